@@ -1,0 +1,228 @@
+//! The application: shared state, the router with its layers, start-up and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::serve::ListenerExt;
+use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
+use sea_orm_migration::MigratorTrait;
+use sha2::{Digest, Sha512};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::auth::csrf::CsrfKey;
+use crate::auth::password::Hasher;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::migrations::Migrator;
+use crate::models::session::{self, DbSessionStore};
+
+/// Forms (register, login, create, …) may carry at most this much.
+pub const FORM_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Sessions end after this long without a request.
+pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(1);
+/// How often expired sessions are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+const SESSION_COOKIE: &str = "quire_session";
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub hasher: Hasher,
+    pub csrf: CsrfKey,
+    pub cookie_key: tower_cookies::Key,
+    /// Bounds image decoding the way `hasher` bounds password hashing.
+    pub images: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, db: Db) -> Self {
+        let secret = settings.secret.expose();
+        let mut cookie_material = Sha512::new();
+        cookie_material.update(b"quire cookie key v1");
+        cookie_material.update(secret);
+        Self {
+            hasher: Hasher::new(settings.hash_concurrency),
+            csrf: CsrfKey::derive(secret),
+            cookie_key: tower_cookies::Key::from(&cookie_material.finalize()),
+            images: Arc::new(Semaphore::new(settings.hash_concurrency)),
+            db,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// Applies pending migrations, holding a database-wide lock so that several instances
+/// starting at once do not collide.
+pub async fn migrate(db: &Db) -> anyhow::Result<()> {
+    let conn = &db.write;
+    let txn = conn.begin().await.context("cannot start the migration transaction")?;
+    match conn.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7152431)")
+                .await?;
+        }
+        DatabaseBackend::MySql => {
+            txn.execute_unprepared("SELECT GET_LOCK('quire_migrate', 60)")
+                .await?;
+        }
+        _ => {}
+    }
+    Migrator::up(&txn, None).await.context("migrations failed")?;
+    if conn.get_database_backend() == DatabaseBackend::MySql {
+        txn.execute_unprepared("SELECT RELEASE_LOCK('quire_migrate')")
+            .await?;
+    }
+    txn.commit().await.context("cannot commit the migrations")?;
+    Ok(())
+}
+
+/// The router with every layer, for a given state.
+pub fn router(state: AppState) -> Router {
+    let store = DbSessionStore::new(state.db.read.clone(), state.db.write.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.settings.secure_cookies)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME));
+
+    crate::routes::router()
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(sessions)
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            crate::error::error_page(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Server Error",
+                "Something went wrong on our end. Please try again later.",
+            )
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A running wiki: bound, migrated, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    /// Connects and migrates the database, then binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database_url).await?;
+        migrate(&db).await?;
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self { listener, state: AppState::new(settings, db), port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let purge = tokio::spawn(purge_sessions(self.state.db.clone()));
+        let app = router(self.state);
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        tracing::info!(port = self.port, "listening");
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        purge.abort();
+        served.context("the server failed")
+    }
+}
+
+async fn purge_sessions(db: Db) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        match session::delete_expired(&db.write).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
+            Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

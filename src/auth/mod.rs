@@ -1,0 +1,5 @@
+//! Who is asking: password hashing, sessions and CSRF tokens.
+
+pub mod csrf;
+pub mod password;
+pub mod session;

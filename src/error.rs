@@ -1,0 +1,150 @@
+//! One place that turns failures into responses: a page, a redirect or a status.
+//!
+//! What the user can act on gets a clear 4xx page with the reason; anything else is logged with
+//! its whole cause chain and answered with a 500 page that shows no internals.
+
+use askama::Template;
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
+use axum::extract::multipart::MultipartError;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::templates::{ErrorPage, Layout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("CSRF token missing or invalid")]
+    Csrf,
+    #[error("login required")]
+    LoginRequired { next: String },
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Unexpected(err.into())
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(err: askama::Error) -> Self {
+        Self::Unexpected(err.into())
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        Self::Unexpected(err.into())
+    }
+}
+
+impl From<FormRejection> for AppError {
+    fn from(rejection: FormRejection) -> Self {
+        match rejection {
+            FormRejection::InvalidFormContentType(_) => Self::UnsupportedMediaType,
+            FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
+                Self::BadRequest("The form could not be read: it must be valid UTF-8, URL-encoded.".into())
+            }
+            FormRejection::BytesRejection(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge
+            }
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(_: PathRejection) -> Self {
+        Self::BadRequest("The address is not valid: it must be UTF-8.".into())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(_: QueryRejection) -> Self {
+        Self::BadRequest("The query string could not be read.".into())
+    }
+}
+
+impl From<MultipartError> for AppError {
+    fn from(err: MultipartError) -> Self {
+        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::BadRequest("The upload could not be read: the multipart body is malformed.".into())
+        }
+    }
+}
+
+impl AppError {
+    fn status_and_text(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page Not Found",
+                "The page you’re looking for doesn’t exist.".into(),
+            ),
+            Self::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
+            ),
+            Self::Forbidden(why) => (StatusCode::FORBIDDEN, "Forbidden", (*why).into()),
+            Self::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad Request", why.clone()),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too Large",
+                "The request is too large: forms take at most 2 MiB and uploads 6 MiB.".into(),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                "This form must be sent as a form.".into(),
+            ),
+            Self::LoginRequired { .. } | Self::Unexpected(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Server Error",
+                "Something went wrong on our end. Please try again later.".into(),
+            ),
+        }
+    }
+}
+
+/// An error page in the site's layout, with nothing that depends on who is asking.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let page = ErrorPage { layout: Layout::bare(), status: status.as_u16(), title, message };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "the error page failed to render");
+            (status, message.to_owned()).into_response()
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::LoginRequired { next } => {
+                let target = format!("/login?next={}", crate::urls::encode_query(next));
+                return Redirect::to(&target).into_response();
+            }
+            Self::Unexpected(err) => {
+                tracing::error!(error = ?err, "request failed");
+            }
+            _ => {}
+        }
+        let (status, title, message) = self.status_and_text();
+        error_page(status, title, &message)
+    }
+}

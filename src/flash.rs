@@ -1,0 +1,73 @@
+//! Flash messages (the seed's `flash()`), kept in a signed cookie until the next page shows
+//! them: a message for a visitor creates no server-side state, and one set at logout survives
+//! the end of the session.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tower_cookies::cookie::SameSite;
+use tower_cookies::{Cookie, Cookies, Key};
+
+const COOKIE: &str = "quire_flash";
+/// More than this many pending messages and the oldest are dropped (cookies are small).
+const MAX_PENDING: usize = 5;
+
+/// The seed's three kinds of message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Success,
+    Danger,
+    Info,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Danger => "danger",
+            Self::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub kind: Kind,
+    pub text: String,
+}
+
+fn read(cookies: &Cookies, key: &Key) -> Vec<Message> {
+    cookies
+        .signed(key)
+        .get(COOKIE)
+        .and_then(|cookie| URL_SAFE_NO_PAD.decode(cookie.value()).ok())
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .unwrap_or_default()
+}
+
+/// Queues a message for the next page this browser sees.
+pub fn push(cookies: &Cookies, key: &Key, secure: bool, kind: Kind, text: &str) {
+    let mut pending = read(cookies, key);
+    pending.push(Message { kind, text: text.to_owned() });
+    if pending.len() > MAX_PENDING {
+        pending.drain(..pending.len() - MAX_PENDING);
+    }
+    let json = serde_json::to_vec(&pending).unwrap_or_default();
+    let cookie = Cookie::build((COOKIE, URL_SAFE_NO_PAD.encode(json)))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .build();
+    cookies.signed(key).add(cookie);
+}
+
+/// Takes the pending messages, clearing them for the next page.
+pub fn take(cookies: &Cookies, key: &Key) -> Vec<Message> {
+    let pending = read(cookies, key);
+    if cookies.get(COOKIE).is_some() {
+        cookies.remove(Cookie::build((COOKIE, "")).path("/").build());
+    }
+    pending
+}

@@ -1,0 +1,26 @@
+//! Quire: a wiki server in one binary.
+//!
+//! `Application::build(settings)` connects and migrates the database and binds the listener;
+//! `run_until_stopped` serves until Ctrl-C or SIGTERM. The binary (`main.rs`) only parses the
+//! command line; tests and every subcommand reuse this library.
+
+pub mod app;
+pub mod assets;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod flash;
+pub mod migrations;
+pub mod models;
+pub mod render;
+pub mod routes;
+pub mod templates;
+pub mod uploads;
+pub mod urls;
+
+pub use app::{AppState, Application};
+pub use config::{RawSettings, Settings};

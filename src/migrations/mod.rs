@@ -1,0 +1,34 @@
+//! Versioned schema changes, written once for SQLite, PostgreSQL and MySQL.
+//!
+//! The seed's tables keep their names and columns (`users`, `pages`), so its data maps one to one.
+//! Times are stored as Unix milliseconds (`BIGINT`): one representation on every backend.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
+
+mod m0001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_core::Migration)]
+    }
+}
+
+/// A text column big enough for a 1 MiB page on every backend (MySQL's TEXT stops at 64 KiB).
+pub(crate) fn long_text(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::MySql => "LONGTEXT",
+        _ => "TEXT",
+    }
+}
+
+/// MySQL tables in utf8mb4 with a binary collation, so that `Zoe` and `zoé` are different
+/// usernames there too, as they are on SQLite and PostgreSQL.
+pub(crate) fn table_options(backend: DatabaseBackend, table: &mut TableCreateStatement) {
+    if backend == DatabaseBackend::MySql {
+        table.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+}

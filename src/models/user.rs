@@ -1,0 +1,120 @@
+//! Members: the seed's `users` table, and the queries on it.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
+
+use super::{is_unique_violation, now_ms};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    #[sea_orm(unique)]
+    pub username: String,
+    pub password_hash: String,
+    pub avatar: Option<String>,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::page::Entity")]
+    Pages,
+}
+
+impl Related<super::page::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Pages.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("Username already exists!")]
+    UsernameTaken,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Inserts a member; the unique index decides between two racing registrations.
+#[tracing::instrument(skip_all, fields(user.name = %username))]
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    password_hash: &str,
+) -> Result<Model, CreateUserError> {
+    let user = ActiveModel {
+        username: Set(username.to_owned()),
+        password_hash: Set(password_hash.to_owned()),
+        avatar: Set(None),
+        is_admin: Set(false),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    };
+    match user.insert(db).await {
+        Ok(user) => Ok(user),
+        Err(err) if is_unique_violation(&err) => Err(CreateUserError::UsernameTaken),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The member with exactly this username (case-sensitive on every backend).
+pub async fn find_by_username<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find().filter(Column::Username.eq(username)).one(db).await
+}
+
+pub async fn find_by_id<C: ConnectionTrait>(db: &C, id: i32) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
+/// Every member, in username order.
+pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<Model>, DbErr> {
+    Entity::find().order_by_asc(Column::Username).all(db).await
+}
+
+/// Sets the avatar file name and returns the previous one, whose file the caller deletes.
+pub async fn set_avatar<C: ConnectionTrait>(
+    db: &C,
+    user_id: i32,
+    avatar: &str,
+) -> Result<Option<String>, DbErr> {
+    let previous: Option<Option<String>> = Entity::find_by_id(user_id)
+        .select_only()
+        .column(Column::Avatar)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Entity::update_many()
+        .col_expr(Column::Avatar, Expr::value(avatar))
+        .filter(Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(previous.flatten())
+}
+
+/// Replaces a member's password hash.
+pub async fn set_password_hash<C: ConnectionTrait>(
+    db: &C,
+    user_id: i32,
+    hash: &str,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .filter(Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// How many members there are (the first one to register becomes admin).
+pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    Entity::find().count(db).await
+}

@@ -1,0 +1,161 @@
+//! The pages Quire renders (askama: compiled, type-checked, auto-escaping). Only HTML that
+//! came out of `render` is ever marked safe.
+
+use askama::Template;
+
+use crate::flash::Message;
+
+/// What the shared layout needs: who is logged in, pending messages, the logout token.
+pub struct Layout {
+    pub user: Option<NavUser>,
+    pub flashes: Vec<Message>,
+    pub csrf_token: String,
+}
+
+pub struct NavUser {
+    pub username: String,
+    pub profile_href: String,
+    pub avatar_src: Option<String>,
+}
+
+impl Layout {
+    /// The layout of error pages built outside a handler, which know nothing of the visitor.
+    pub fn bare() -> Self {
+        Self { user: None, flashes: Vec::new(), csrf_token: String::new() }
+    }
+
+    pub fn stylesheet(&self) -> &'static str {
+        crate::assets::STYLESHEET_PATH.as_str()
+    }
+
+    pub fn script(&self) -> &'static str {
+        crate::assets::SCRIPT_PATH.as_str()
+    }
+}
+
+/// A link to a page, ready for a template.
+pub struct Link {
+    pub text: String,
+    pub href: String,
+}
+
+impl Link {
+    pub fn page(title: String) -> Self {
+        Self { href: crate::urls::page(&title), text: title }
+    }
+}
+
+/// Messages per form field.
+#[derive(Default)]
+pub struct FieldErrors {
+    pub form: Vec<String>,
+    pub username: Vec<String>,
+    pub password: Vec<String>,
+    pub confirm_password: Vec<String>,
+    pub title: Vec<String>,
+    pub content: Vec<String>,
+    pub avatar: Vec<String>,
+}
+
+impl FieldErrors {
+    pub fn is_empty(&self) -> bool {
+        self.form.is_empty()
+            && self.username.is_empty()
+            && self.password.is_empty()
+            && self.confirm_password.is_empty()
+            && self.title.is_empty()
+            && self.content.is_empty()
+            && self.avatar.is_empty()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub layout: Layout,
+    pub status: u16,
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage {
+    pub layout: Layout,
+    pub pages: Vec<Link>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    pub next: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    pub layout: Layout,
+}
+
+#[derive(Template)]
+#[template(path = "create.html")]
+pub struct CreatePage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub title: String,
+    pub content: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "wiki_page.html")]
+pub struct WikiPage {
+    pub layout: Layout,
+    pub title: String,
+    pub author: Option<String>,
+    pub html: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "missing_page.html")]
+pub struct MissingPage {
+    pub layout: Layout,
+    pub title: String,
+    pub create_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+pub struct ProfilePage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    pub avatar_src: Option<String>,
+    pub pages: Vec<Link>,
+    pub errors: FieldErrors,
+}
+
+/// A Unix-millisecond time as `2026-11-24 14:05 UTC`.
+pub fn format_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,64 @@
+//! Building links that route back: titles and names percent-encoded into one path segment.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Everything but unreserved characters is encoded, `/` included, so a title is one segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~').remove(b'.');
+/// In a query value: the same, and `.` needs no care.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~').remove(b'.').remove(b'/');
+
+/// One path segment; `.` and `..` are encoded too, or clients would resolve them away.
+pub fn segment(value: &str) -> String {
+    if value.chars().all(|c| c == '.') {
+        return value.replace('.', "%2E");
+    }
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+/// `/wiki/TITLE`
+pub fn page(title: &str) -> String {
+    format!("/wiki/{}", segment(title))
+}
+
+pub fn encode_query(value: &str) -> String {
+    utf8_percent_encode(value, QUERY).to_string()
+}
+
+/// Where to go after login: a path on this site only (no `//host`, no `/\host`, no scheme).
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_become_one_segment_that_decodes_back() {
+        assert_eq!(page("a/b"), "/wiki/a%2Fb");
+        assert_eq!(page("What? #1 100% +"), "/wiki/What%3F%20%231%20100%25%20%2B");
+        assert_eq!(page(".."), "/wiki/%2E%2E");
+        assert_eq!(page("v1.2"), "/wiki/v1.2");
+        assert_eq!(page("日本"), "/wiki/%E6%97%A5%E6%9C%AC");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(safe_next(Some("/create")), "/create");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/a\\b")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}
