@@ -76,19 +76,16 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     let txn = conn.begin().await.context("cannot start the migration transaction")?;
     match conn.get_database_backend() {
         DatabaseBackend::Postgres => {
-            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7152431)")
-                .await?;
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7152431)").await?;
         }
         DatabaseBackend::MySql => {
-            txn.execute_unprepared("SELECT GET_LOCK('quire_migrate', 60)")
-                .await?;
+            txn.execute_unprepared("SELECT GET_LOCK('quire_migrate', 60)").await?;
         }
         _ => {}
     }
     Migrator::up(&txn, None).await.context("migrations failed")?;
     if conn.get_database_backend() == DatabaseBackend::MySql {
-        txn.execute_unprepared("SELECT RELEASE_LOCK('quire_migrate')")
-            .await?;
+        txn.execute_unprepared("SELECT RELEASE_LOCK('quire_migrate')").await?;
     }
     txn.commit().await.context("cannot commit the migrations")?;
     Ok(())

@@ -9,7 +9,11 @@ use crate::config::{RawSettings, Settings};
 use crate::db::Db;
 
 #[derive(Debug, Parser)]
-#[command(name = "quire", version, about = "A wiki server: one binary, SQLite by default, PostgreSQL or MySQL by URL")]
+#[command(
+    name = "quire",
+    version,
+    about = "A wiki server: one binary, SQLite by default, PostgreSQL or MySQL by URL"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -79,16 +79,13 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 impl Settings {
     /// Resolves defaults, creates the data dir and loads (or generates) the secret.
     pub fn resolve(raw: RawSettings) -> anyhow::Result<Self> {
-        let bind = raw
-            .bind
-            .unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default bind address parses"));
+        let bind = raw.bind.unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default bind address parses"));
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let avatar_dir = raw.avatar_dir.unwrap_or_else(|| data_dir.join("avatars"));
-        fs::create_dir_all(&avatar_dir).with_context(|| {
-            format!("cannot create the avatar directory {}", avatar_dir.display())
-        })?;
+        fs::create_dir_all(&avatar_dir)
+            .with_context(|| format!("cannot create the avatar directory {}", avatar_dir.display()))?;
 
         let database_url = match raw.database_url.filter(|url| !url.trim().is_empty()) {
             Some(url) => url,
@@ -112,15 +109,7 @@ impl Settings {
 
         let hash_concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
 
-        Ok(Self {
-            bind,
-            data_dir,
-            avatar_dir,
-            database_url,
-            secret,
-            secure_cookies,
-            hash_concurrency,
-        })
+        Ok(Self { bind, data_dir, avatar_dir, database_url, secret, secure_cookies, hash_concurrency })
     }
 }
 
@@ -143,7 +132,9 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Secret> {
         }
     }
     let mut bytes = [0u8; 64];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("{e}")).context("the operating system gave no random bytes")?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the operating system gave no random bytes")?;
     let encoded = hex::encode(bytes);
 
     let mut options = fs::OpenOptions::new();
@@ -162,9 +153,7 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Secret> {
         }
         // Another process sharing the data dir created it first: use theirs.
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(Secret(fs::read(path).with_context(|| {
-                format!("cannot read the secret {}", path.display())
-            })?))
+            Ok(Secret(fs::read(path).with_context(|| format!("cannot read the secret {}", path.display()))?))
         }
         Err(err) => Err(err).with_context(|| format!("cannot create the secret {}", path.display())),
     }

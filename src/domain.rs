@@ -57,6 +57,11 @@ impl PageTitle {
         if has_control(title) {
             return Err("Title must not contain control characters.");
         }
+        // Browsers and HTTP clients resolve a path segment of `.` or `..` (even percent-encoded)
+        // away, so such a page could never be opened.
+        if title == "." || title == ".." {
+            return Err("Title cannot be just “.” or “..”.");
+        }
         Ok(Self(title.to_owned()))
     }
 
@@ -121,13 +126,15 @@ mod tests {
 
     #[test]
     fn titles_allow_any_printable_character() {
-        for title in ["a/b", "What? #1 100% +", "日本語のページ", "<b>x</b>", "..", "a\\b"] {
+        for title in ["a/b", "What? #1 100% +", "日本語のページ", "<b>x</b>", "...", "a\\b", "../x"] {
             assert_eq!(PageTitle::parse(title).unwrap().as_str(), title);
         }
         assert!(PageTitle::parse(&"x".repeat(100)).is_ok());
         assert!(PageTitle::parse(&"x".repeat(101)).is_err());
         assert!(PageTitle::parse("tab\there").is_err());
         assert!(PageTitle::parse("").is_err());
+        assert!(PageTitle::parse(".").is_err());
+        assert!(PageTitle::parse(" .. ").is_err());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! its whole cause chain and answered with a 500 page that shows no internals.
 
 use askama::Template;
-use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::multipart::MultipartError;
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
@@ -56,7 +56,9 @@ impl From<FormRejection> for AppError {
             FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
                 Self::BadRequest("The form could not be read: it must be valid UTF-8, URL-encoded.".into())
             }
-            FormRejection::BytesRejection(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            FormRejection::BytesRejection(rejection)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
                 Self::PayloadTooLarge
             }
             other => Self::BadRequest(other.body_text()),

@@ -9,7 +9,9 @@ async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
     let cli = quire::cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match quire::cli::run(cli).await {

@@ -59,11 +59,7 @@ pub fn sanitize(html: &str) -> String {
 
 /// Renders content in its stored format.
 pub fn content(source: &str, format: &str) -> String {
-    if format == crate::models::page::FORMAT_HTML {
-        sanitize(source)
-    } else {
-        markdown(source)
-    }
+    if format == crate::models::page::FORMAT_HTML { sanitize(source) } else { markdown(source) }
 }
 
 #[cfg(test)]

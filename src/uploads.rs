@@ -118,12 +118,12 @@ pub fn avatar_src(name: &str) -> String {
 /// Writes the avatar under a new random name (atomically: temp file, then rename).
 pub async fn store(dir: &Path, avatar: &Avatar) -> anyhow::Result<String> {
     let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("{e}")).context("the operating system gave no random bytes")?;
+    getrandom::fill(&mut random)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the operating system gave no random bytes")?;
     let name = format!("{}.{}", hex::encode(random), avatar.extension);
     let tmp = dir.join(format!(".{name}.tmp"));
-    tokio::fs::write(&tmp, &avatar.bytes)
-        .await
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    tokio::fs::write(&tmp, &avatar.bytes).await.with_context(|| format!("cannot write {}", tmp.display()))?;
     tokio::fs::rename(&tmp, dir.join(&name))
         .await
         .with_context(|| format!("cannot move the avatar into {}", dir.display()))?;

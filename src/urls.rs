@@ -7,11 +7,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 /// In a query value: the same, and `.` needs no care.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~').remove(b'.').remove(b'/');
 
-/// One path segment; `.` and `..` are encoded too, or clients would resolve them away.
+/// One path segment (titles `.` and `..` are refused: no encoding survives URL normalization).
 pub fn segment(value: &str) -> String {
-    if value.chars().all(|c| c == '.') {
-        return value.replace('.', "%2E");
-    }
     utf8_percent_encode(value, SEGMENT).to_string()
 }
 
@@ -47,7 +44,7 @@ mod tests {
     fn titles_become_one_segment_that_decodes_back() {
         assert_eq!(page("a/b"), "/wiki/a%2Fb");
         assert_eq!(page("What? #1 100% +"), "/wiki/What%3F%20%231%20100%25%20%2B");
-        assert_eq!(page(".."), "/wiki/%2E%2E");
+        assert_eq!(page("..."), "/wiki/...");
         assert_eq!(page("v1.2"), "/wiki/v1.2");
         assert_eq!(page("日本"), "/wiki/%E6%97%A5%E6%9C%AC");
     }

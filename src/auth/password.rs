@@ -33,7 +33,8 @@ pub struct Hasher {
 }
 
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, Some(HASH_LEN)).expect("argon2-cffi's parameters are valid");
+    let params =
+        Params::new(M_COST_KIB, T_COST, P_COST, Some(HASH_LEN)).expect("argon2-cffi's parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -67,7 +68,9 @@ impl Hasher {
 /// Hashes on the calling thread (CLI commands and the blocking pool).
 pub fn hash_blocking(password: &Password) -> anyhow::Result<String> {
     let mut salt = [0u8; SALT_LEN];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("{e}")).context("the operating system gave no random bytes")?;
+    getrandom::fill(&mut salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the operating system gave no random bytes")?;
     let hash = argon2()
         .hash_password_with_salt(password.expose().as_bytes(), &salt)
         .map_err(|err| anyhow::anyhow!("argon2 failed: {err}"))?;
@@ -79,13 +82,13 @@ pub fn verify_blocking(password: &Password, stored: &str) -> bool {
     let Ok(hash) = PasswordHash::new(stored) else {
         return false;
     };
-    if hash.algorithm.as_str() != "argon2id" && hash.algorithm.as_str() != "argon2i" && hash.algorithm.as_str() != "argon2d" {
+    if hash.algorithm.as_str() != "argon2id"
+        && hash.algorithm.as_str() != "argon2i"
+        && hash.algorithm.as_str() != "argon2d"
+    {
         return false;
     }
-    let too_costly = hash
-        .params
-        .get_decimal("m")
-        .is_some_and(|m| m > MAX_M_COST_KIB);
+    let too_costly = hash.params.get_decimal("m").is_some_and(|m| m > MAX_M_COST_KIB);
     if too_costly {
         return false;
     }
@@ -127,7 +130,10 @@ mod tests {
         let password = Password::unchecked("whatever1".into());
         assert!(!verify_blocking(&password, ""));
         assert!(!verify_blocking(&password, "not a hash"));
-        assert!(!verify_blocking(&password, "$argon2id$v=19$m=4194304,t=3,p=4$iS/U7Vm1VfM2iu0fgLJu5g$5nceeQohYL43eCUgrXoWEt41RGkcZixBiers67yqy7E"));
+        assert!(!verify_blocking(
+            &password,
+            "$argon2id$v=19$m=4194304,t=3,p=4$iS/U7Vm1VfM2iu0fgLJu5g$5nceeQohYL43eCUgrXoWEt41RGkcZixBiers67yqy7E"
+        ));
         assert!(!verify_blocking(&password, DUMMY_HASH));
     }
 }

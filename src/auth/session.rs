@@ -84,7 +84,14 @@ impl FromRequestParts<AppState> for Ctx {
             }
         }
 
-        Ok(Self { state: state.clone(), session, cookies, user, session_nonce, visitor_value: OnceLock::new() })
+        Ok(Self {
+            state: state.clone(),
+            session,
+            cookies,
+            user,
+            session_nonce,
+            visitor_value: OnceLock::new(),
+        })
     }
 }
 

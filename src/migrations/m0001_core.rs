@@ -104,12 +104,17 @@ impl MigrationTrait for Migration {
                 Index::create()
                     .name("idx_sessions_expires")
                     .table(Sessions::Table)
-                    .col(Sessions::ExpiresAt).to_owned(),
+                    .col(Sessions::ExpiresAt)
+                    .to_owned(),
             )
             .await?;
         manager
             .create_index(
-                Index::create().name("idx_sessions_user").table(Sessions::Table).col(Sessions::UserId).to_owned(),
+                Index::create()
+                    .name("idx_sessions_user")
+                    .table(Sessions::Table)
+                    .col(Sessions::UserId)
+                    .to_owned(),
             )
             .await?;
         Ok(())

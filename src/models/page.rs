@@ -92,15 +92,9 @@ pub struct PageView {
 
 /// The page with exactly this title and its author, in one query.
 #[tracing::instrument(skip_all, fields(page.title = %title))]
-pub async fn find_with_author<C: ConnectionTrait>(
-    db: &C,
-    title: &str,
-) -> Result<Option<PageView>, DbErr> {
-    let found = Entity::find()
-        .filter(Column::Title.eq(title))
-        .find_also_related(super::user::Entity)
-        .one(db)
-        .await?;
+pub async fn find_with_author<C: ConnectionTrait>(db: &C, title: &str) -> Result<Option<PageView>, DbErr> {
+    let found =
+        Entity::find().filter(Column::Title.eq(title)).find_also_related(super::user::Entity).one(db).await?;
     Ok(found.map(|(page, author)| PageView { page, author: author.map(|user| user.username) }))
 }
 
@@ -111,11 +105,7 @@ pub struct TitlePage {
 }
 
 /// The titles of page `number` (from 1) of the alphabetical index, `per_page` at a time.
-pub async fn list_titles<C: ConnectionTrait>(
-    db: &C,
-    number: u64,
-    per_page: u64,
-) -> Result<TitlePage, DbErr> {
+pub async fn list_titles<C: ConnectionTrait>(db: &C, number: u64, per_page: u64) -> Result<TitlePage, DbErr> {
     let mut titles: Vec<String> = Entity::find()
         .select_only()
         .column(Column::Title)

@@ -64,10 +64,7 @@ pub async fn create<C: ConnectionTrait>(
 }
 
 /// The member with exactly this username (case-sensitive on every backend).
-pub async fn find_by_username<C: ConnectionTrait>(
-    db: &C,
-    username: &str,
-) -> Result<Option<Model>, DbErr> {
+pub async fn find_by_username<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option<Model>, DbErr> {
     Entity::find().filter(Column::Username.eq(username)).one(db).await
 }
 
@@ -86,12 +83,8 @@ pub async fn set_avatar<C: ConnectionTrait>(
     user_id: i32,
     avatar: &str,
 ) -> Result<Option<String>, DbErr> {
-    let previous: Option<Option<String>> = Entity::find_by_id(user_id)
-        .select_only()
-        .column(Column::Avatar)
-        .into_tuple()
-        .one(db)
-        .await?;
+    let previous: Option<Option<String>> =
+        Entity::find_by_id(user_id).select_only().column(Column::Avatar).into_tuple().one(db).await?;
     Entity::update_many()
         .col_expr(Column::Avatar, Expr::value(avatar))
         .filter(Column::Id.eq(user_id))
@@ -101,11 +94,7 @@ pub async fn set_avatar<C: ConnectionTrait>(
 }
 
 /// Replaces a member's password hash.
-pub async fn set_password_hash<C: ConnectionTrait>(
-    db: &C,
-    user_id: i32,
-    hash: &str,
-) -> Result<(), DbErr> {
+pub async fn set_password_hash<C: ConnectionTrait>(db: &C, user_id: i32, hash: &str) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::PasswordHash, Expr::value(hash))
         .filter(Column::Id.eq(user_id))

@@ -52,7 +52,11 @@ async fn register_form(ctx: Ctx) -> Result<Response, AppError> {
 }
 
 #[tracing::instrument(skip_all)]
-async fn register(ctx: Ctx, State(state): State<AppState>, Form(form): Form<RegisterForm>) -> Result<Response, AppError> {
+async fn register(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Form(form): Form<RegisterForm>,
+) -> Result<Response, AppError> {
     ctx.check_csrf(&form.csrf_token)?;
     let mut errors = FieldErrors::default();
     let username = Username::parse(&form.username).map_err(|e| errors.username.push(e.into())).ok();
@@ -80,7 +84,12 @@ async fn register(ctx: Ctx, State(state): State<AppState>, Form(form): Form<Regi
     }
 }
 
-fn register_again(ctx: &Ctx, status: StatusCode, username: &str, errors: FieldErrors) -> Result<Response, AppError> {
+fn register_again(
+    ctx: &Ctx,
+    status: StatusCode,
+    username: &str,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
     render(
         status,
         RegisterPage { csrf_token: ctx.csrf_token(), layout: ctx.layout(), username: echo(username), errors },
@@ -112,7 +121,13 @@ async fn login_form(
     login_page(&ctx, StatusCode::OK, String::new(), next_of(query), FieldErrors::default())
 }
 
-fn login_page(ctx: &Ctx, status: StatusCode, username: String, next: String, errors: FieldErrors) -> Result<Response, AppError> {
+fn login_page(
+    ctx: &Ctx,
+    status: StatusCode,
+    username: String,
+    next: String,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
     let next = if next == "/" { String::new() } else { next };
     render(status, LoginPage { csrf_token: ctx.csrf_token(), layout: ctx.layout(), username, next, errors })
 }
@@ -153,7 +168,8 @@ async fn login(
             ctx.log_in(user.id).await?;
             tracing::info!(user.id = user.id, "logged in");
             ctx.flash(Kind::Success, "Login successful!");
-            Ok(Redirect::to(safe_next(Some(&next).filter(|n| !n.is_empty()).map(String::as_str))).into_response())
+            Ok(Redirect::to(safe_next(Some(&next).filter(|n| !n.is_empty()).map(String::as_str)))
+                .into_response())
         }
         _ => {
             tracing::info!("failed login");

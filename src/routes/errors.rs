@@ -12,7 +12,11 @@ use crate::error::AppError;
 use crate::models::page;
 use crate::templates::ErrorPage;
 
-pub async fn not_found(ctx: Ctx, State(state): State<AppState>, OriginalUri(uri): OriginalUri) -> Result<Response, AppError> {
+pub async fn not_found(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, AppError> {
     // A title with `/` typed by hand (or linked by the Flask wiki) arrives as several segments.
     if let Some(rest) = uri.path().strip_prefix("/wiki/")
         && let Ok(title) = percent_decode_str(rest).decode_utf8()

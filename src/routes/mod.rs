@@ -21,7 +21,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Renders a template into an HTML response with the given status.
-pub fn render(status: axum::http::StatusCode, page: impl askama::Template) -> Result<axum::response::Response, crate::error::AppError> {
+pub fn render(
+    status: axum::http::StatusCode,
+    page: impl askama::Template,
+) -> Result<axum::response::Response, crate::error::AppError> {
     use axum::response::IntoResponse;
     Ok((status, axum::response::Html(page.render()?)).into_response())
 }

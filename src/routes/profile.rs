@@ -1,8 +1,8 @@
 //! The member's profile: their avatar, its upload, and the pages they wrote.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -21,10 +21,7 @@ pub const UPLOAD_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/profile",
-            get(profile).post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
-        )
+        .route("/profile", get(profile).post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
         .route("/avatars/{name}", get(avatar))
 }
 
@@ -99,7 +96,8 @@ async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, AppError> {
     let current = ctx.require_user("/profile")?.clone();
-    let multipart = multipart.map_err(|_| AppError::BadRequest("The upload must be sent as multipart/form-data.".into()))?;
+    let multipart = multipart
+        .map_err(|_| AppError::BadRequest("The upload must be sent as multipart/form-data.".into()))?;
     let form = read_upload(multipart).await?;
     ctx.check_csrf(&form.csrf_token)?;
 

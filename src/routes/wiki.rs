@@ -19,9 +19,7 @@ use crate::templates::{CreatePage, FieldErrors, MissingPage, WikiPage, format_ti
 use crate::{render as content, urls};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/create", get(create_form).post(create))
-        .route("/wiki/{title}", get(view))
+    Router::new().route("/create", get(create_form).post(create)).route("/wiki/{title}", get(view))
 }
 
 #[derive(Deserialize, Default)]
@@ -57,7 +55,11 @@ struct CreateForm {
 }
 
 #[tracing::instrument(skip_all)]
-async fn create(ctx: Ctx, State(state): State<AppState>, Form(form): Form<CreateForm>) -> Result<Response, AppError> {
+async fn create(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, AppError> {
     let author_id = ctx.require_user("/create")?.id;
     ctx.check_csrf(&form.csrf_token)?;
 
@@ -99,9 +101,15 @@ async fn create(ctx: Ctx, State(state): State<AppState>, Form(form): Form<Create
     }
 }
 
-fn create_again(ctx: &Ctx, status: StatusCode, form: CreateForm, errors: FieldErrors) -> Result<Response, AppError> {
+fn create_again(
+    ctx: &Ctx,
+    status: StatusCode,
+    form: CreateForm,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
     // The content is given back whole when it fits, so that nothing typed is lost.
-    let content = if form.content.len() <= crate::domain::CONTENT_MAX_BYTES { form.content } else { String::new() };
+    let content =
+        if form.content.len() <= crate::domain::CONTENT_MAX_BYTES { form.content } else { String::new() };
     render(
         status,
         CreatePage {

@@ -1,0 +1,401 @@
+//! The test harness: a real Quire on port 0 with its own data dir and its own database, and a
+//! browser-like client (cookies kept, redirects not followed) with one helper per endpoint.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use quire::{AppState, Application, RawSettings, Settings};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION};
+use sea_orm::{ConnectionTrait, Database};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// The database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+pub const POSTGRES_ENV: &str = "QUIRE_TEST_POSTGRES_URL";
+pub const MYSQL_ENV: &str = "QUIRE_TEST_MYSQL_URL";
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::MySql => "mysql",
+        }
+    }
+
+    /// The server URL the test databases are created on, when one is configured.
+    pub fn server_url(self) -> Option<String> {
+        let var = match self {
+            Self::Sqlite => return None,
+            Self::Postgres => POSTGRES_ENV,
+            Self::MySql => MYSQL_ENV,
+        };
+        std::env::var(var).ok().filter(|url| !url.trim().is_empty())
+    }
+
+    pub fn available(self) -> bool {
+        self == Self::Sqlite || self.server_url().is_some()
+    }
+}
+
+/// A database made for one test, dropped when the test ends (even when it fails).
+pub struct TestDatabase {
+    pub url: String,
+    drop: Option<(String, String, Backend)>,
+}
+
+fn unique_name() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    format!("quire_test_{}", hex::encode(bytes))
+}
+
+/// Replaces the database name in a server URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &base[..path_start])
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend, dir: &std::path::Path) -> Self {
+        let Some(server) = backend.server_url() else {
+            return Self { url: quire::config::sqlite_url(&dir.join("quire.db")), drop: None };
+        };
+        let name = unique_name();
+        let admin = Database::connect(server.clone()).await.expect("the test database server answers");
+        let create = match backend {
+            Backend::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            _ => format!("CREATE DATABASE {name}"),
+        };
+        admin.execute_unprepared(&create).await.expect("the test database is created");
+        admin.close().await.ok();
+        Self { url: with_database(&server, &name), drop: Some((server, name, backend)) }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name, backend)) = self.drop.take() else { return };
+        // Drop runs outside async: a thread with its own runtime does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                if let Ok(admin) = Database::connect(server).await {
+                    let sql = match backend {
+                        Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        _ => format!("DROP DATABASE IF EXISTS {name}"),
+                    };
+                    let _ = admin.execute_unprepared(&sql).await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running Quire and a client for it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub state: AppState,
+    pub browser: Browser,
+    pub data_dir: Arc<TempDir>,
+    pub database: Arc<TestDatabase>,
+    pub public_url: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings for a test app; tests adjust them before spawning.
+#[derive(Default)]
+pub struct Options {
+    pub public_url: Option<String>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_with(backend, Options::default()).await
+}
+
+pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+    let data_dir = Arc::new(tempfile::tempdir().expect("a temporary data dir"));
+    let database = Arc::new(TestDatabase::create(backend, data_dir.path()).await);
+    start(backend, data_dir, database, options.public_url).await
+}
+
+async fn start(
+    backend: Backend,
+    data_dir: Arc<TempDir>,
+    database: Arc<TestDatabase>,
+    public_url: Option<String>,
+) -> TestApp {
+    let settings = Settings::resolve(RawSettings {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data_dir.path().to_path_buf()),
+        database_url: Some(database.url.clone()),
+        public_url: public_url.clone(),
+        ..RawSettings::default()
+    })
+    .expect("test settings resolve");
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        backend,
+        browser: Browser::new(&address),
+        address,
+        state,
+        data_dir,
+        database,
+        public_url,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Stops the server (finishing requests in flight) and starts a new one on the same data.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let browser = self.browser.clone();
+        let mut app =
+            start(self.backend, self.data_dir.clone(), self.database.clone(), self.public_url.clone()).await;
+        app.browser = browser.rebase(&app.address);
+        app
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task ends").expect("the server stops cleanly");
+        }
+        self.state.db.read.clone().close().await.ok();
+        self.state.db.write.clone().close().await.ok();
+    }
+
+    /// A second browser, with its own cookies.
+    pub fn new_browser(&self) -> Browser {
+        Browser::new(&self.address)
+    }
+
+    pub fn avatar_dir(&self) -> PathBuf {
+        self.state.settings.avatar_dir.clone()
+    }
+
+    pub async fn user_count(&self) -> u64 {
+        quire::models::user::count(&self.state.db.read).await.unwrap()
+    }
+
+    pub async fn page_count(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        quire::models::page::Entity::find().count(&self.state.db.read).await.unwrap()
+    }
+
+    pub async fn session_count(&self) -> u64 {
+        quire::models::session::count(&self.state.db.read).await.unwrap()
+    }
+
+    /// Registers and logs in a member with the default browser.
+    pub async fn member(&self, username: &str) -> &Browser {
+        self.browser.register(username, PASSWORD).await;
+        let response = self.browser.login(username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "login of {username}");
+        &self.browser
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A client that behaves like one browser: it keeps its cookies and shows redirects.
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        Self::with_jar(base, jar)
+    }
+
+    fn with_jar(base: &str, jar: Arc<reqwest::cookie::Jar>) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { base: base.to_owned(), client, jar }
+    }
+
+    /// The same cookies, pointed at another address (a restarted server listens elsewhere).
+    fn rebase(&self, base: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let old: reqwest::Url = self.base.parse().unwrap();
+        let new: reqwest::Url = base.parse().unwrap();
+        if let Some(cookies) = reqwest::cookie::CookieStore::cookies(&*self.jar, &old) {
+            for cookie in cookies.to_str().unwrap().split("; ") {
+                jar.add_cookie_str(cookie, &new);
+            }
+        }
+        Self::with_jar(base, jar)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The cookie header this browser would send.
+    pub fn cookies(&self) -> String {
+        let url: reqwest::Url = self.base.parse().unwrap();
+        reqwest::cookie::CookieStore::cookies(&*self.jar, &url)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().split("; ").find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url: reqwest::Url = self.base.parse().unwrap();
+        self.jar.add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET answers")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.expect("POST answers")
+    }
+
+    /// The CSRF token of the form on `path`.
+    pub async fn csrf(&self, path: &str) -> String {
+        let (status, body) = self.get_text(path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path} for its CSRF token");
+        csrf_in(&body).unwrap_or_else(|| panic!("no csrf_token on {path}"))
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> reqwest::Response {
+        self.register_confirmed(username, password, password).await
+    }
+
+    pub async fn register_confirmed(
+        &self,
+        username: &str,
+        password: &str,
+        confirm: &str,
+    ) -> reqwest::Response {
+        let token = self.csrf("/register").await;
+        self.post_form(
+            "/register",
+            &[
+                ("username", username),
+                ("password", password),
+                ("confirm_password", confirm),
+                ("csrf_token", &token),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf("/login").await;
+        self.post_form("/login", &[("username", username), ("password", password), ("csrf_token", &token)])
+            .await
+    }
+
+    pub async fn logout(&self) -> reqwest::Response {
+        let token = self.csrf("/logout").await;
+        self.post_form("/logout", &[("csrf_token", &token)]).await
+    }
+
+    pub async fn create_page(&self, title: &str, content: &str) -> reqwest::Response {
+        let token = self.csrf("/create").await;
+        self.post_form("/create", &[("title", title), ("content", content), ("csrf_token", &token)]).await
+    }
+
+    pub async fn upload_avatar(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let token = self.csrf("/profile").await;
+        let form = reqwest::multipart::Form::new()
+            .text("csrf_token", token)
+            .part("avatar", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned()));
+        self.client.post(self.url("/profile")).multipart(form).send().await.expect("upload answers")
+    }
+
+    /// True when GET /profile answers 200 (the contract's test for "logged in").
+    pub async fn is_logged_in(&self) -> bool {
+        let status = self.get("/profile").await.status();
+        assert!(status == StatusCode::OK || status == StatusCode::SEE_OTHER, "GET /profile: {status}");
+        status == StatusCode::OK
+    }
+}
+
+/// The value of the first `csrf_token` input in an HTML page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let at = html.find(r#"name="csrf_token" value=""#)?;
+    let rest = &html[at + r#"name="csrf_token" value=""#.len()..];
+    let token = &rest[..rest.find('"')?];
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+pub fn location(headers: &HeaderMap) -> String {
+    headers.get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// Asserts a 303 to `target`.
+#[track_caller]
+pub fn assert_redirects_to(response: &reqwest::Response, target: &str) {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "expected a redirect to {target}");
+    assert_eq!(location(response.headers()), target);
+}
+
+/// The text of a page after following one redirect.
+pub async fn follow(browser: &Browser, response: reqwest::Response) -> (StatusCode, String) {
+    assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+    browser.get_text(&location(response.headers())).await
+}
+
+pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type TestFn = fn(Backend) -> TestFuture;
+
+/// Lists async test functions as `(name, fn)` pairs for the harness.
+#[macro_export]
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        pub fn tests() -> Vec<(&'static str, $crate::helpers::TestFn)> {
+            vec![$((stringify!($name), |backend| Box::pin($name(backend)))),*]
+        }
+    };
+}

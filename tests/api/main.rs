@@ -1,0 +1,53 @@
+//! Integration tests over real HTTP, against SQLite always and against PostgreSQL and MySQL
+//! when `QUIRE_TEST_POSTGRES_URL` / `QUIRE_TEST_MYSQL_URL` name a server. Each test gets its own
+//! data dir and its own database. One binary, so it links once.
+
+mod helpers;
+
+mod accounts;
+mod csrf;
+mod pages;
+mod profile;
+mod security;
+mod sessions;
+
+use helpers::Backend;
+use libtest_mimic::{Arguments, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let groups = [
+        ("accounts", accounts::tests()),
+        ("csrf", csrf::tests()),
+        ("pages", pages::tests()),
+        ("profile", profile::tests()),
+        ("security", security::tests()),
+        ("sessions", sessions::tests()),
+    ];
+    for backend in [Backend::Postgres, Backend::MySql] {
+        if !backend.available() {
+            let var = if backend == Backend::Postgres { helpers::POSTGRES_ENV } else { helpers::MYSQL_ENV };
+            eprintln!("note: {var} is not set: the {} runs of the suite are marked ignored", backend.name());
+        }
+    }
+    let mut trials = Vec::new();
+    for backend in Backend::ALL {
+        for (group, tests) in &groups {
+            for (name, test) in tests {
+                let test = *test;
+                let trial = Trial::test(format!("{}::{group}::{name}", backend.name()), move || {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    runtime.block_on(test(backend));
+                    Ok(())
+                })
+                .with_ignored_flag(!backend.available());
+                trials.push(trial);
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
