@@ -1,4 +1,5 @@
-//! The command line: `quire serve` (the default), `quire migrate`.
+//! The command line: `quire serve` (the default), `quire migrate`, `quire user …`,
+//! `quire import-flask`. Every command works on whichever database `DATABASE_URL` names.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,19 +26,51 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(StateArgs),
+    /// Manage members.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Import a database made by the seed's Flask app, with its avatar files.
+    ImportFlask {
+        /// The Flask app's SQLite database (opened read-only).
+        #[arg(long)]
+        db: PathBuf,
+        /// The Flask app's avatar directory (uploads/avatars).
+        #[arg(long)]
+        uploads: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// List every member.
+    List,
+    /// Add a member; the password is asked for on a terminal, or read from stdin.
+    Add { name: String },
+    /// Set a member's password (asked for, or read from stdin) and end their sessions.
+    Passwd { name: String },
+    /// Delete a member; their pages stay, with no author.
+    Delete { name: String },
+    /// Make a member an admin.
+    Promote { name: String },
 }
 
 /// Where the state lives: shared by every command.
 #[derive(Debug, Args, Clone, Default)]
 pub struct StateArgs {
     /// Directory for all state: the SQLite database, avatars and the generated secret.
-    #[arg(long, env = "QUIRE_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+    #[arg(long, global = true, env = "QUIRE_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Database URL: sqlite://PATH, postgres://… or mysql://… [default: sqlite://DATA_DIR/quire.db]
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Directory for avatar files; give every instance the same one. [default: DATA_DIR/avatars]
-    #[arg(long, env = "QUIRE_AVATAR_DIR")]
+    #[arg(long, global = true, env = "QUIRE_AVATAR_DIR")]
     pub avatar_dir: Option<PathBuf>,
 }
 
@@ -88,11 +121,154 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => {
-            let settings = Settings::resolve(args.raw())?;
-            let db = Db::connect(&settings.database_url).await?;
-            crate::app::migrate(&db).await?;
+            let (settings, _db) = open(&args).await?;
             println!("migrations applied to {}", crate::config::redact_url(&settings.database_url));
             Ok(())
+        }
+        Some(Command::User { command, state }) => {
+            let (settings, db) = open(&state).await?;
+            user_command(&settings, &db, command).await
+        }
+        Some(Command::ImportFlask { db: source, uploads, state }) => {
+            let (settings, db) = open(&state).await?;
+            let progress = crate::cli::TermProgress::new();
+            let started = std::time::Instant::now();
+            let report =
+                crate::import::import_flask(&db, &settings.avatar_dir, &source, &uploads, &progress).await?;
+            print!("{}", report.summary());
+            println!("done in {:.2} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
+    }
+}
+
+/// Resolves the settings of a command and opens (and migrates) its database.
+async fn open(args: &StateArgs) -> anyhow::Result<(Settings, Db)> {
+    let settings = Settings::resolve(args.raw())?;
+    let db = Db::connect(&settings.database_url).await?;
+    crate::app::migrate(&db).await?;
+    Ok((settings, db))
+}
+
+/// A password from a prompt without echo on a terminal, or the first line of stdin otherwise.
+fn read_password(prompt: &str) -> anyhow::Result<crate::domain::Password> {
+    use std::io::IsTerminal;
+    let raw = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the passwords do not match");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    crate::domain::Password::parse(raw).map_err(|e| anyhow::anyhow!(e))
+}
+
+async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> anyhow::Result<()> {
+    use crate::models::{session, user};
+    match command {
+        UserCommand::List => {
+            let members = user::list_with_page_counts(&db.read).await?;
+            println!("{:>6}  {:<50}  {:>5}  {:>6}  avatar", "id", "username", "admin", "pages");
+            for (member, pages) in &members {
+                println!(
+                    "{:>6}  {:<50}  {:>5}  {:>6}  {}",
+                    member.id,
+                    member.username,
+                    if member.is_admin { "yes" } else { "no" },
+                    pages,
+                    member.avatar.as_deref().unwrap_or("-")
+                );
+            }
+            println!("{} members", members.len());
+        }
+        UserCommand::Add { name } => {
+            let username = crate::domain::Username::parse(&name).map_err(|e| anyhow::anyhow!(e))?;
+            let password = read_password("Password: ")?;
+            let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
+                .await??;
+            match user::create(&db.write, username.as_str(), &hash).await {
+                Ok(created) => println!("added {:?} (id {})", created.username, created.id),
+                Err(user::CreateUserError::UsernameTaken) => {
+                    anyhow::bail!("the username {name:?} already exists")
+                }
+                Err(user::CreateUserError::Db(err)) => return Err(err.into()),
+            }
+        }
+        UserCommand::Passwd { name } => {
+            let member = user::find_by_username(&db.read, &name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no member {name:?}"))?;
+            let password = read_password("New password: ")?;
+            let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
+                .await??;
+            user::set_password_hash(&db.write, member.id, &hash).await?;
+            let ended = session::delete_for_user(&db.write, member.id).await?;
+            println!("password of {name:?} changed; {ended} sessions ended");
+        }
+        UserCommand::Delete { name } => {
+            let deleted = user::delete(&db.write, &name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("there is no member {name:?}"))?;
+            if let Some(avatar) = &deleted.avatar {
+                crate::uploads::remove(&settings.avatar_dir, avatar).await;
+            }
+            println!("deleted {name:?}; their pages remain, with no author");
+        }
+        UserCommand::Promote { name } => {
+            anyhow::ensure!(user::promote(&db.write, &name).await?, "there is no member {name:?}");
+            println!("{name:?} is now an admin");
+        }
+    }
+    Ok(())
+}
+
+/// Import progress: a bar on a terminal, a line per stage otherwise.
+pub struct TermProgress {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+    terminal: bool,
+}
+
+impl TermProgress {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        Self { bar: std::sync::Mutex::new(None), terminal: std::io::stderr().is_terminal() }
+    }
+}
+
+impl Default for TermProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl crate::import::Progress for TermProgress {
+    fn start(&self, stage: &str, total: u64) {
+        if self.terminal {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(stage.to_owned());
+            *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+        } else {
+            eprintln!("importing {total} {stage}");
+        }
+    }
+
+    fn advance(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish();
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod flash;
+pub mod import;
 pub mod migrations;
 pub mod models;
 pub mod render;

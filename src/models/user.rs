@@ -107,3 +107,40 @@ pub async fn set_password_hash<C: ConnectionTrait>(db: &C, user_id: i32, hash: &
 pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     Entity::find().count(db).await
 }
+
+/// Makes a member an admin; false when there is no such member.
+pub async fn promote<C: ConnectionTrait>(db: &C, username: &str) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::IsAdmin, Expr::value(true))
+        .filter(Column::Username.eq(username))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Deletes a member; their pages stay, with no author (the foreign key sets it to NULL), and
+/// their sessions go with them. Returns the deleted member.
+pub async fn delete<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option<Model>, DbErr> {
+    let Some(user) = find_by_username(db, username).await? else {
+        return Ok(None);
+    };
+    super::page::Entity::update_many()
+        .col_expr(super::page::Column::AuthorId, Expr::value(Option::<i32>::None))
+        .filter(super::page::Column::AuthorId.eq(user.id))
+        .exec(db)
+        .await?;
+    super::session::delete_for_user(db, user.id).await?;
+    Entity::delete_by_id(user.id).exec(db).await?;
+    Ok(Some(user))
+}
+
+/// Each member with how many pages they wrote, for `quire user list`.
+pub async fn list_with_page_counts<C: ConnectionTrait>(db: &C) -> Result<Vec<(Model, u64)>, DbErr> {
+    let users = list(db).await?;
+    let mut out = Vec::with_capacity(users.len());
+    for user in users {
+        let pages = user.find_related(super::page::Entity).count(db).await?;
+        out.push((user, pages));
+    }
+    Ok(out)
+}

@@ -252,6 +252,12 @@ impl Browser {
         Self { base: base.to_owned(), client, jar }
     }
 
+    /// Another view of the same browser (same cookie jar) on another address: cookies are not
+    /// scoped by port, so two instances on one host see the same session cookie.
+    pub fn sharing(&self, base: &str) -> Self {
+        Self::with_jar(base, self.jar.clone())
+    }
+
     /// The same cookies, pointed at another address (a restarted server listens elsewhere).
     fn rebase(&self, base: &str) -> Self {
         let jar = Arc::new(reqwest::cookie::Jar::default());

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod cli;
 mod csrf;
 mod pages;
 mod profile;
@@ -18,6 +19,7 @@ fn main() {
     let args = Arguments::from_args();
     let groups = [
         ("accounts", accounts::tests()),
+        ("cli", cli::tests()),
         ("csrf", csrf::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
