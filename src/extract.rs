@@ -1,11 +1,66 @@
 //! Extractors whose failures become Quire's own error pages (400, 413, 415) instead of axum's
 //! plain-text rejections.
 
-use axum::extract::FromRequest;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use percent_encoding::percent_decode;
+use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-/// A URL-encoded form; invalid UTF-8 or a malformed body is a 400, an oversized one a 413.
-#[derive(FromRequest)]
-#[from_request(via(axum::Form), rejection(AppError))]
+/// A URL-encoded form. Unlike `axum::Form`, bytes that are not UTF-8 are refused (400) rather
+/// than silently replaced; an oversized body is a 413, another content type a 415.
 pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest("The form could not be read.".into())
+            }
+        })?;
+        if !is_utf8_form(&body) {
+            return Err(AppError::BadRequest(
+                "The form could not be read: it must be valid UTF-8, URL-encoded.".into(),
+            ));
+        }
+        serde_urlencoded::from_bytes(&body).map(Form).map_err(|_| {
+            AppError::BadRequest("The form could not be read: it must be valid UTF-8, URL-encoded.".into())
+        })
+    }
+}
+
+/// True when every key and value decodes (`+` as space, `%XX` escapes) to valid UTF-8.
+fn is_utf8_form(body: &[u8]) -> bool {
+    body.split(|&b| b == b'&').all(|pair| {
+        let pair: Vec<u8> = pair.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        percent_decode(&pair).decode_utf8().is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_utf8_form;
+
+    #[test]
+    fn forms_with_bytes_that_are_not_utf8_are_recognised() {
+        assert!(is_utf8_form(b"username=alice&password=p%C3%A4ss+word"));
+        assert!(is_utf8_form(b""));
+        assert!(!is_utf8_form(b"username=%FF%FE"));
+        assert!(!is_utf8_form(b"username=\xff"));
+        assert!(!is_utf8_form(b"%C3=x"));
+    }
+}

@@ -31,8 +31,10 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
         .url_relative(UrlRelative::PassThrough)
         .link_rel(Some("noopener noreferrer nofollow"))
         .add_tags(["input"])
-        .add_tag_attributes("input", ["type", "checked", "disabled"])
-        .add_tag_attribute_values("input", "type", ["checkbox"])
+        // Task lists: every input is a disabled checkbox, whatever the source said.
+        .add_tag_attributes("input", ["checked"])
+        .set_tag_attribute_value("input", "type", "checkbox")
+        .set_tag_attribute_value("input", "disabled", "")
         .add_tag_attributes("a", ["id"])
         .add_tag_attributes("h1", ["id"])
         .add_tag_attributes("h2", ["id"])
