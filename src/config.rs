@@ -29,6 +29,8 @@ pub struct Settings {
     pub secret: Secret,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
+    /// The URL people reach the wiki at, without a trailing slash (feeds use it).
+    pub public_url: Option<String>,
     /// How many password hashes may run at once (each holds 64 MiB).
     pub hash_concurrency: usize,
 }
@@ -107,9 +109,23 @@ impl Settings {
             Some(url) => bail!("QUIRE_PUBLIC_URL must start with http:// or https://, got {url:?}"),
         };
 
+        let public_url = raw
+            .public_url
+            .as_deref()
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty());
         let hash_concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
 
-        Ok(Self { bind, data_dir, avatar_dir, database_url, secret, secure_cookies, hash_concurrency })
+        Ok(Self {
+            bind,
+            data_dir,
+            avatar_dir,
+            database_url,
+            secret,
+            secure_cookies,
+            public_url,
+            hash_concurrency,
+        })
     }
 }
 

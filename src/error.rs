@@ -19,6 +19,8 @@ pub enum AppError {
     Csrf,
     #[error("login required")]
     LoginRequired { next: String },
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("bad request: {0}")]
@@ -102,6 +104,7 @@ impl AppError {
                 "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
             ),
             Self::Forbidden(why) => (StatusCode::FORBIDDEN, "Forbidden", (*why).into()),
+            Self::Conflict(why) => (StatusCode::CONFLICT, "Conflict", (*why).into()),
             Self::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad Request", why.clone()),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -249,6 +249,7 @@ async fn import_rows(
                 format: page::FORMAT_HTML,
                 html: &html,
                 author_id,
+                links: &[],
             },
         )
         .await

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use ammonia::{Builder, UrlRelative};
 use comrak::Options;
+use comrak::nodes::{NodeLink, NodeValue};
 
 const ID_PREFIX: &str = "h-";
 
@@ -21,6 +22,7 @@ static MARKDOWN: LazyLock<Options<'static>> = LazyLock::new(|| {
     options.extension.header_id_prefix_in_href = true;
     // Raw HTML is passed through to the sanitizer, which decides what survives.
     options.render.r#unsafe = true;
+    options.extension.wikilinks_title_after_pipe = true;
     options
 });
 
@@ -43,15 +45,87 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("h5", ["id"])
         .add_tag_attributes("h6", ["id"])
         .add_tag_attributes("code", ["class"])
+        .add_tags(["nav"])
+        .add_tag_attributes("nav", ["class"])
+        .add_tag_attributes("li", ["class"])
         .add_tag_attributes("td", ["align"])
         .add_tag_attributes("th", ["align"])
         .id_prefix(Some(ID_PREFIX));
     builder
 });
 
-/// Renders Markdown and sanitizes the result.
+/// A page rendered for storage: safe HTML and the titles its wiki links point at.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub html: String,
+    pub links: Vec<String>,
+}
+
+/// Below this many headings a page gets no table of contents.
+const TOC_MIN_HEADINGS: usize = 3;
+
+/// Renders Markdown and sanitizes the result; `[[Title]]` and `[[Title|label]]` become links
+/// to `/wiki/Title`, and long pages get a table of contents.
+pub fn markdown_page(source: &str) -> Rendered {
+    let arena = comrak::Arena::new();
+    let root = comrak::parse_document(&arena, source, &MARKDOWN);
+    let mut links = Vec::new();
+    let mut headings = Vec::new();
+    let mut anchorizer = comrak::Anchorizer::new();
+    for node in root.descendants() {
+        let mut data = node.data_mut();
+        match &mut data.value {
+            NodeValue::WikiLink(link) => {
+                let title = link.url.trim().to_owned();
+                let url = crate::urls::page(&title);
+                data.value = NodeValue::Link(Box::new(NodeLink { url, title: String::new() }));
+                if crate::domain::PageTitle::parse(&title).is_ok() && !links.contains(&title) {
+                    links.push(title);
+                }
+            }
+            NodeValue::Heading(heading) => {
+                let level = heading.level;
+                drop(data);
+                let text = node.collect_text();
+                let id = anchorizer.anchorize(&text);
+                headings.push((level, text, format!("{ID_PREFIX}{id}")));
+            }
+            _ => {}
+        }
+    }
+    let mut body = String::new();
+    if comrak::format_html(root, &MARKDOWN, &mut body).is_err() {
+        body.clear();
+    }
+    let toc = table_of_contents(&headings);
+    Rendered { html: sanitize(&(toc + &body)), links }
+}
+
+fn table_of_contents(headings: &[(u8, String, String)]) -> String {
+    if headings.len() < TOC_MIN_HEADINGS {
+        return String::new();
+    }
+    let top = headings.iter().map(|(level, ..)| *level).min().unwrap_or(1);
+    let mut out = String::from("<nav class=\"toc\"><p><strong>Contents</strong></p><ul>");
+    for (level, text, id) in headings {
+        let depth = usize::from(level.saturating_sub(top));
+        out.push_str(&format!(
+            "<li class=\"toc-{depth}\"><a href=\"#{}\">{}</a></li>",
+            escape(id),
+            escape(text)
+        ));
+    }
+    out.push_str("</ul></nav>");
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Renders Markdown and sanitizes the result (the HTML only).
 pub fn markdown(source: &str) -> String {
-    sanitize(&comrak::markdown_to_html(source, &MARKDOWN))
+    markdown_page(source).html
 }
 
 /// Sanitizes HTML (pages brought from the Flask wiki are stored as HTML).
@@ -60,8 +134,26 @@ pub fn sanitize(html: &str) -> String {
 }
 
 /// Renders content in its stored format.
-pub fn content(source: &str, format: &str) -> String {
-    if format == crate::models::page::FORMAT_HTML { sanitize(source) } else { markdown(source) }
+pub fn content(source: &str, format: &str) -> Rendered {
+    if format == crate::models::page::FORMAT_HTML {
+        Rendered { html: sanitize(source), links: Vec::new() }
+    } else {
+        markdown_page(source)
+    }
+}
+
+/// Marks the links to pages that do not exist: they lead to creating the page instead.
+pub fn mark_missing(html: &str, missing: &[String]) -> String {
+    let mut html = html.to_owned();
+    for title in missing {
+        let href = format!("href=\"{}\"", crate::urls::page(title));
+        let create = format!(
+            "href=\"/create?title={}\" class=\"missing-page\" title=\"This page does not exist yet\"",
+            crate::urls::encode_query(title)
+        );
+        html = html.replace(&href, &create);
+    }
+    html
 }
 
 #[cfg(test)]
@@ -95,7 +187,32 @@ mod tests {
 
     #[test]
     fn imported_html_goes_through_the_same_sanitizer() {
-        let html = content("<p onclick=\"x()\">hi</p><script>bad()</script>", "html");
-        assert_eq!(html, "<p>hi</p>");
+        let rendered = content("<p onclick=\"x()\">hi</p><script>bad()</script>", "html");
+        assert_eq!(rendered.html, "<p>hi</p>");
+    }
+
+    #[test]
+    fn wiki_links_become_page_links_and_are_collected() {
+        let rendered = markdown_page(
+            "See [[Page One]], [[Guides/Install|the guide]] and [[Page One]].\n\n`[[not a link]]`",
+        );
+        assert_eq!(rendered.links, ["Page One", "Guides/Install"]);
+        assert!(rendered.html.contains(r#"href="/wiki/Page%20One""#), "{}", rendered.html);
+        assert!(rendered.html.contains(r#"href="/wiki/Guides%2FInstall""#), "{}", rendered.html);
+        assert!(rendered.html.contains(">the guide</a>"), "{}", rendered.html);
+        let marked = mark_missing(&rendered.html, &["Page One".to_owned()]);
+        assert!(marked.contains(r#"href="/create?title=Page%20One" class="missing-page""#), "{marked}");
+        assert!(marked.contains(r#"href="/wiki/Guides%2FInstall""#));
+    }
+
+    #[test]
+    fn long_pages_get_a_table_of_contents_with_working_anchors() {
+        let rendered = markdown_page("# One\n\n## Two\n\n## Two\n\ntext");
+        let html = rendered.html;
+        assert!(html.contains(r#"<nav class="toc">"#), "{html}");
+        assert!(html.contains(r##"href="#h-one""##), "{html}");
+        assert!(html.contains(r#"id="h-one""#), "{html}");
+        assert!(html.contains(r##"href="#h-two-1""##) && html.contains(r#"id="h-two-1""#), "{html}");
+        assert!(!markdown("# just one").contains("toc"));
     }
 }

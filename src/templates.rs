@@ -54,6 +54,7 @@ pub struct FieldErrors {
     pub confirm_password: Vec<String>,
     pub title: Vec<String>,
     pub content: Vec<String>,
+    pub summary: Vec<String>,
     pub avatar: Vec<String>,
 }
 
@@ -65,6 +66,7 @@ impl FieldErrors {
             && self.confirm_password.is_empty()
             && self.title.is_empty()
             && self.content.is_empty()
+            && self.summary.is_empty()
             && self.avatar.is_empty()
     }
 }
@@ -126,10 +128,163 @@ pub struct CreatePage {
 #[template(path = "wiki_page.html")]
 pub struct WikiPage {
     pub layout: Layout,
+    pub csrf_token: String,
     pub title: String,
-    pub author: Option<String>,
+    /// `/wiki/TITLE`, the base of the page's action links.
+    pub base: String,
+    pub author: Option<Link>,
     pub html: String,
     pub updated: String,
+    pub backlinks: Vec<Link>,
+    pub deleted: bool,
+    pub may_delete: bool,
+}
+
+#[derive(Template)]
+#[template(path = "edit.html")]
+pub struct EditPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub action: String,
+    pub page_href: String,
+    pub title: String,
+    pub content: String,
+    pub summary: String,
+    pub base_revision: i32,
+    pub preview: Option<String>,
+    pub conflict: Option<crate::routes::edit::Conflict>,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "rename.html")]
+pub struct RenamePage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub action: String,
+    pub title: String,
+    pub new_title: String,
+    pub errors: FieldErrors,
+}
+
+pub struct HistoryRow {
+    pub id: i32,
+    pub href: String,
+    pub diff_href: Option<String>,
+    pub author: Option<String>,
+    pub time: String,
+    pub summary: String,
+    pub size: i32,
+    pub change: String,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+pub struct HistoryPage {
+    pub layout: Layout,
+    pub title: String,
+    pub page_href: String,
+    pub diff_action: String,
+    pub rows: Vec<HistoryRow>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "revision.html")]
+pub struct RevisionPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub title: String,
+    pub page_href: String,
+    pub revert_action: String,
+    pub diff_href: String,
+    pub id: i32,
+    pub author: Option<String>,
+    pub time: String,
+    pub summary: String,
+    pub current: bool,
+    pub html: String,
+}
+
+#[derive(Template)]
+#[template(path = "diff.html")]
+pub struct DiffPage {
+    pub layout: Layout,
+    pub title: String,
+    pub page_href: String,
+    pub history_href: String,
+    pub from: i32,
+    pub to: i32,
+    pub from_href: String,
+    pub to_href: String,
+    pub rows: Vec<crate::diff::DiffRow>,
+}
+
+pub struct SearchResult {
+    pub title: String,
+    pub href: String,
+    pub snippet: Vec<(bool, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+pub struct SearchPage {
+    pub layout: Layout,
+    pub query: String,
+    pub message: Option<&'static str>,
+    pub results: Vec<SearchResult>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+/// One line of recent changes.
+pub struct Change {
+    pub page: Link,
+    pub revision_href: String,
+    pub author: Option<Link>,
+    pub time: String,
+    pub summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "recent.html")]
+pub struct RecentPage {
+    pub layout: Layout,
+    pub changes: Vec<Change>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+pub struct AtomEntry {
+    pub id: String,
+    pub href: String,
+    pub title: String,
+    pub updated: String,
+    pub author: String,
+    pub summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "recent.atom", escape = "xml")]
+pub struct AtomFeed {
+    pub id: String,
+    pub self_href: String,
+    pub alternate_href: String,
+    pub updated: String,
+    pub entries: Vec<AtomEntry>,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+pub struct UserPage {
+    pub layout: Layout,
+    pub username: String,
+    pub avatar_src: Option<String>,
+    pub admin: bool,
+    pub joined: String,
+    pub pages: Vec<Link>,
+    pub contributions: Vec<Change>,
 }
 
 #[derive(Template)]

@@ -17,6 +17,11 @@ pub fn page(title: &str) -> String {
     format!("/wiki/{}", segment(title))
 }
 
+/// `/users/NAME`
+pub fn user(name: &str) -> String {
+    format!("/users/{}", segment(name))
+}
+
 pub fn encode_query(value: &str) -> String {
     utf8_percent_encode(value, QUERY).to_string()
 }

@@ -7,13 +7,19 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
 
 mod m0001_core;
+mod m0002_history;
+mod m0003_search;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_core::Migration)]
+        vec![
+            Box::new(m0001_core::Migration),
+            Box::new(m0002_history::Migration),
+            Box::new(m0003_search::Migration),
+        ]
     }
 }
 

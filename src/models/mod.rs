@@ -1,7 +1,10 @@
 //! SeaORM entities and the queries that belong to them. Handlers call these functions; where
 //! the three databases differ, the difference lives here.
 
+pub mod link;
 pub mod page;
+pub mod revision;
+pub mod search;
 pub mod session;
 pub mod user;
 

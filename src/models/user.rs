@@ -144,3 +144,18 @@ pub async fn list_with_page_counts<C: ConnectionTrait>(db: &C) -> Result<Vec<(Mo
     }
     Ok(out)
 }
+
+/// The id of the first member ever registered (the lowest id still present).
+pub async fn first_id<C: ConnectionTrait>(db: &C) -> Result<Option<i32>, DbErr> {
+    Entity::find().select_only().column(Column::Id).order_by_asc(Column::Id).into_tuple().one(db).await
+}
+
+/// Makes the member with this id an admin.
+pub async fn promote_id<C: ConnectionTrait>(db: &C, id: i32) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::IsAdmin, Expr::value(true))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -73,6 +73,7 @@ async fn register(
     match user::create(&state.db.write, username.as_str(), &hash).await {
         Ok(created) => {
             tracing::info!(user.id = created.id, "registered");
+            super::wiki::promote_if_first(&state, created.id).await?;
             ctx.flash(Kind::Success, "Registration successful! Please log in.");
             Ok(Redirect::to("/login").into_response())
         }

@@ -5,7 +5,10 @@ use axum::Router;
 use crate::app::AppState;
 
 pub mod auth;
+pub mod browse;
+pub mod edit;
 pub mod errors;
+pub mod history;
 pub mod main;
 pub mod profile;
 pub mod wiki;
@@ -16,6 +19,9 @@ pub fn router() -> Router<AppState> {
         .merge(main::router())
         .merge(auth::router())
         .merge(wiki::router())
+        .merge(edit::router())
+        .merge(history::router())
+        .merge(browse::router())
         .merge(profile::router())
         .fallback(errors::not_found)
 }

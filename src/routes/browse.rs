@@ -1,0 +1,196 @@
+//! Finding things: search, recent changes (and their Atom feed), members' pages.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::render;
+use crate::app::AppState;
+use crate::auth::session::Ctx;
+use crate::error::AppError;
+use crate::models::{page, revision, search, user};
+use crate::templates::{
+    AtomEntry, AtomFeed, Change, Link, RecentPage, SearchPage, SearchResult, UserPage, format_time,
+};
+use crate::urls;
+
+const RESULTS_PER_PAGE: u64 = 20;
+const CHANGES_PER_PAGE: u64 = 50;
+/// Longest query string looked at; the rest is ignored.
+const QUERY_MAX_CHARS: usize = 200;
+const SNIPPET_CHARS: usize = 180;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/search", get(find))
+        .route("/recent", get(recent))
+        .route("/recent.atom", get(feed))
+        .route("/users/{name}", get(member))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SearchQuery {
+    q: String,
+    page: Option<u64>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn find(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query?;
+    let q: String = query.q.chars().take(QUERY_MAX_CHARS).collect();
+    let number = query.page.unwrap_or(1).clamp(1, 10_000);
+    let terms = search::parse(&q);
+    let mut message = None;
+    let mut results = Vec::new();
+    let mut has_next = false;
+    if q.trim().is_empty() {
+        message = Some(
+            "Type words to look for: \"a phrase\" finds them together, wiki* finds words starting with wiki.",
+        );
+    } else if terms.is_empty() {
+        message = Some("Nothing to look for in that query: use letters or digits.");
+    } else {
+        let mut hits =
+            search::search(&state.db.read, &terms, (number - 1) * RESULTS_PER_PAGE, RESULTS_PER_PAGE + 1)
+                .await?;
+        has_next = hits.len() as u64 > RESULTS_PER_PAGE;
+        hits.truncate(RESULTS_PER_PAGE as usize);
+        if hits.is_empty() {
+            message = Some("No page matches.");
+        }
+        results = hits
+            .into_iter()
+            .map(|hit| SearchResult {
+                href: urls::page(&hit.title),
+                snippet: search::snippet(&hit.body, &terms, SNIPPET_CHARS),
+                title: hit.title,
+            })
+            .collect();
+    }
+    let base = format!("/search?q={}", urls::encode_query(&q));
+    render(
+        StatusCode::OK,
+        SearchPage {
+            layout: ctx.layout(),
+            query: q,
+            message,
+            results,
+            prev_href: (number > 1).then(|| format!("{base}&page={}", number - 1)),
+            next_href: has_next.then(|| format!("{base}&page={}", number + 1)),
+        },
+    )
+}
+
+fn changes(entries: Vec<revision::Entry>) -> Vec<Change> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let base = urls::page(&entry.title);
+            Change {
+                revision_href: format!("{base}/revisions/{}", entry.id),
+                author: entry.author.map(|name| Link { href: urls::user(&name), text: name }),
+                time: format_time(entry.created_at),
+                summary: entry.summary,
+                page: Link { href: base, text: entry.title },
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScreenQuery {
+    page: Option<u64>,
+}
+
+async fn recent(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let number = query.ok().and_then(|Query(q)| q.page).unwrap_or(1).clamp(1, 100_000);
+    let mut entries =
+        revision::recent(&state.db.read, (number - 1) * CHANGES_PER_PAGE, CHANGES_PER_PAGE + 1).await?;
+    let has_next = entries.len() as u64 > CHANGES_PER_PAGE;
+    entries.truncate(CHANGES_PER_PAGE as usize);
+    render(
+        StatusCode::OK,
+        RecentPage {
+            layout: ctx.layout(),
+            changes: changes(entries),
+            prev_href: (number > 1).then(|| format!("/recent?page={}", number - 1)),
+            next_href: has_next.then(|| format!("/recent?page={}", number + 1)),
+        },
+    )
+}
+
+/// RFC 3339, as Atom wants it.
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
+    let entries = revision::recent(&state.db.read, 0, CHANGES_PER_PAGE).await?;
+    let updated = entries.first().map_or_else(|| rfc3339(0), |e| rfc3339(e.created_at));
+    let base = state.settings.public_url.clone().unwrap_or_default();
+    let feed = AtomFeed {
+        id: format!("{base}/recent"),
+        self_href: format!("{base}/recent.atom"),
+        alternate_href: format!("{base}/recent"),
+        updated,
+        entries: entries
+            .into_iter()
+            .map(|entry| {
+                let href = format!("{base}{}/revisions/{}", urls::page(&entry.title), entry.id);
+                AtomEntry {
+                    id: href.clone(),
+                    href,
+                    updated: rfc3339(entry.created_at),
+                    author: entry.author.unwrap_or_else(|| "unknown".into()),
+                    summary: entry.summary,
+                    title: entry.title,
+                }
+            })
+            .collect(),
+    };
+    let xml = askama::Template::render(&feed)?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/atom+xml; charset=utf-8"))], xml)
+        .into_response())
+}
+
+async fn member(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, AppError> {
+    let Path(name) = path?;
+    let db = &state.db.read;
+    let found = user::find_by_username(db, &name).await?.ok_or(AppError::NotFound)?;
+    let pages = page::titles_by_author(db, &found).await?;
+    let contributions = revision::by_author(db, found.id, CHANGES_PER_PAGE).await?;
+    // Avatars are served to members only; visitors see none.
+    let avatar_src = ctx.user.as_ref().and(found.avatar.as_deref()).map(crate::uploads::avatar_src);
+    render(
+        StatusCode::OK,
+        UserPage {
+            layout: ctx.layout(),
+            username: found.username,
+            avatar_src,
+            admin: found.is_admin,
+            joined: format_time(found.created_at),
+            pages: pages.into_iter().map(Link::page).collect(),
+            contributions: changes(contributions),
+        },
+    )
+}

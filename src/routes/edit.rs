@@ -1,0 +1,295 @@
+//! Editing without losing work: conditional saves, three-way merges of concurrent edits,
+//! conflicts brought back to the editor, previews by the server's own renderer, reverts.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::render;
+use super::wiki::{live_page, page_path};
+use crate::app::AppState;
+use crate::auth::session::Ctx;
+use crate::domain::check_content;
+use crate::error::AppError;
+use crate::extract::Form;
+use crate::flash::Kind;
+use crate::models::page::{self, Edit, PageView, Saved};
+use crate::models::revision;
+use crate::templates::{EditPage, FieldErrors};
+use crate::{diff, render as content, urls};
+
+/// A save is retried this often when other saves keep landing in between.
+const SAVE_ATTEMPTS: usize = 3;
+const SUMMARY_MAX: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/wiki/{title}/edit", get(edit_form).post(save))
+        .route("/wiki/{title}/revisions/{id}/revert", post(revert))
+        .route("/preview", post(preview))
+}
+
+type TitlePath = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+/// What the editor shows besides the form itself.
+#[derive(Default)]
+struct EditorState {
+    content: String,
+    summary: String,
+    base: i32,
+    preview: Option<String>,
+    conflict: Option<Conflict>,
+    errors: FieldErrors,
+}
+
+/// An overlapping edit: the user's own text and the other change, kept for them to resolve.
+pub struct Conflict {
+    pub yours: String,
+    pub theirs: Vec<diff::DiffRow>,
+}
+
+fn editor(ctx: &Ctx, status: StatusCode, view: &PageView, state: EditorState) -> Result<Response, AppError> {
+    render(
+        status,
+        EditPage {
+            csrf_token: ctx.csrf_token(),
+            layout: ctx.layout(),
+            action: page_path(&view.page.title, "/edit"),
+            page_href: urls::page(&view.page.title),
+            title: view.page.title.clone(),
+            content: state.content,
+            summary: state.summary,
+            base_revision: state.base,
+            preview: state.preview,
+            conflict: state.conflict,
+            errors: state.errors,
+        },
+    )
+}
+
+async fn edit_form(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Result<Response, AppError> {
+    let view = live_page(&state, path).await?;
+    ctx.require_user(&page_path(&view.page.title, "/edit"))?;
+    let base = view.page.revision_id.unwrap_or_default();
+    let content = view.page.content.clone();
+    editor(&ctx, StatusCode::OK, &view, EditorState { content, base, ..EditorState::default() })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EditForm {
+    content: String,
+    summary: String,
+    base_revision: String,
+    csrf_token: String,
+    preview: Option<String>,
+}
+
+async fn render_markdown(source: String) -> Result<content::Rendered, AppError> {
+    tokio::task::spawn_blocking(move || content::markdown_page(&source))
+        .await
+        .map_err(|err| AppError::Unexpected(anyhow::anyhow!("rendering failed: {err}")))
+}
+
+#[tracing::instrument(skip_all)]
+async fn save(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    path: TitlePath,
+    Form(form): Form<EditForm>,
+) -> Result<Response, AppError> {
+    let mut view = live_page(&state, path).await?;
+    let author_id = ctx.require_user(&page_path(&view.page.title, "/edit"))?.id;
+    ctx.check_csrf(&form.csrf_token)?;
+
+    let summary: String = form.summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut errors = FieldErrors::default();
+    if summary.chars().count() > SUMMARY_MAX {
+        errors.summary.push("The summary must be at most 200 characters long.".into());
+    }
+    if let Err(e) = check_content(&form.content) {
+        errors.content.push(e.into());
+    }
+    let base = form.base_revision.trim().parse::<i32>().ok();
+    if base.is_none() {
+        errors.form.push("The edit form is incomplete: reload the page to edit it again.".into());
+    }
+    let kept = |errors, preview, conflict, base| EditorState {
+        content: if form.content.len() <= crate::domain::CONTENT_MAX_BYTES {
+            form.content.clone()
+        } else {
+            String::new()
+        },
+        summary: summary.chars().take(SUMMARY_MAX * 2).collect(),
+        base,
+        preview,
+        conflict,
+        errors,
+    };
+    let Some(base) = base.filter(|_| errors.is_empty()) else {
+        let base = base.unwrap_or_else(|| view.page.revision_id.unwrap_or_default());
+        return editor(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
+    };
+    if form.preview.is_some() {
+        let rendered = render_markdown(form.content.clone()).await?;
+        return editor(&ctx, StatusCode::OK, &view, kept(errors, Some(rendered.html), None, base));
+    }
+
+    let summary_text = summary.as_str();
+    for _ in 0..SAVE_ATTEMPTS {
+        let current = view.page.revision_id.unwrap_or_default();
+        let (text, merged) = if base == current {
+            (form.content.clone(), false)
+        } else {
+            let Some(ancestor) = revision::find(&state.db.read, view.page.id, base).await? else {
+                errors.form.push("The revision this edit started from is not part of this page.".into());
+                return editor(
+                    &ctx,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &view,
+                    kept(errors, None, None, current),
+                );
+            };
+            match diffy::merge(&ancestor.content, &view.page.content, &form.content) {
+                Ok(merged) => (merged, true),
+                Err(conflicted) => {
+                    errors.form.push(
+                        "Someone else changed this page while you were editing, in the same places. \
+                         Nothing was saved: resolve the marked conflicts below and save again."
+                            .into(),
+                    );
+                    let conflict = Conflict {
+                        yours: form.content.clone(),
+                        theirs: diff::rows(&ancestor.content, &view.page.content),
+                    };
+                    let mut shown = kept(errors, None, Some(conflict), current);
+                    shown.content = conflicted;
+                    return editor(&ctx, StatusCode::CONFLICT, &view, shown);
+                }
+            }
+        };
+        if text == view.page.content {
+            ctx.flash(Kind::Info, "No changes to save: the page already has this text.");
+            return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
+        }
+        if let Err(e) = check_content(&text) {
+            errors.content.push(e.into());
+            return editor(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, current));
+        }
+        let rendered = render_markdown(text.clone()).await?;
+        let edit = Edit {
+            page_id: view.page.id,
+            base: current,
+            content: &text,
+            format: page::FORMAT_MARKDOWN,
+            html: &rendered.html,
+            links: &rendered.links,
+            summary: summary_text,
+            author_id: Some(author_id),
+        };
+        match page::save(&state.db.write, edit).await? {
+            Saved::Revision(rev) => {
+                tracing::info!(page.id = view.page.id, revision.id = rev.id, merged, "page saved");
+                ctx.flash(
+                    Kind::Success,
+                    if merged {
+                        "Saved. Someone else changed other parts of this page meanwhile: both changes are kept."
+                    } else {
+                        "Saved."
+                    },
+                );
+                return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
+            }
+            Saved::Moved => {
+                // Another save landed between our read and our write: merge against it.
+                view = page::find_with_author(&state.db.write, &view.page.title)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+            }
+        }
+    }
+    errors.form.push("The page keeps changing under this edit; nothing was saved. Try again.".into());
+    let current = view.page.revision_id.unwrap_or_default();
+    editor(&ctx, StatusCode::CONFLICT, &view, kept(errors, None, None, base.min(current)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PreviewForm {
+    content: String,
+    csrf_token: String,
+}
+
+/// POST /preview — the HTML the server would store for this Markdown (members only).
+async fn preview(ctx: Ctx, Form(form): Form<PreviewForm>) -> Result<Response, AppError> {
+    if ctx.user.is_none() {
+        return Err(AppError::Forbidden("Log in to preview."));
+    }
+    ctx.check_csrf(&form.csrf_token)?;
+    if form.content.len() > crate::domain::CONTENT_MAX_BYTES {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, "Content must be at most 1 MiB.").into_response());
+    }
+    let rendered = render_markdown(form.content).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        rendered.html,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenForm {
+    csrf_token: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn revert(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    let Path((title, id)) = path?;
+    let mut view = page::find_with_author(&state.db.read, &title).await?.ok_or(AppError::NotFound)?;
+    let author_id = ctx.require_user(&urls::page(&view.page.title))?.id;
+    ctx.check_csrf(&form.csrf_token)?;
+    let old = revision::find(&state.db.read, view.page.id, id).await?.ok_or(AppError::NotFound)?;
+    let summary = format!("Reverted to revision {id}");
+    for _ in 0..SAVE_ATTEMPTS {
+        if old.content == view.page.content && old.format == view.page.format {
+            ctx.flash(Kind::Info, "No changes to save: the page already has this text.");
+            return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
+        }
+        let source = (old.content.clone(), old.format.clone());
+        let rendered = tokio::task::spawn_blocking(move || content::content(&source.0, &source.1))
+            .await
+            .map_err(|err| anyhow::anyhow!("rendering failed: {err}"))?;
+        let edit = Edit {
+            page_id: view.page.id,
+            base: view.page.revision_id.unwrap_or_default(),
+            content: &old.content,
+            format: &old.format,
+            html: &rendered.html,
+            links: &rendered.links,
+            summary: &summary,
+            author_id: Some(author_id),
+        };
+        match page::save(&state.db.write, edit).await? {
+            Saved::Revision(_) => {
+                ctx.flash(Kind::Success, &format!("Reverted to revision {id}."));
+                return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
+            }
+            Saved::Moved => {
+                view = page::find_with_author(&state.db.write, &title).await?.ok_or(AppError::NotFound)?;
+            }
+        }
+    }
+    Err(AppError::Conflict("The page keeps changing; nothing was reverted. Try again."))
+}

@@ -1,0 +1,172 @@
+//! History you can trust: every revision, each one viewable, diffs between any two.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::render;
+use super::wiki::page_path;
+use crate::app::AppState;
+use crate::auth::session::Ctx;
+use crate::error::AppError;
+use crate::models::{page, revision};
+use crate::templates::{DiffPage, HistoryPage, HistoryRow, RevisionPage, format_time};
+use crate::{diff, render as content, urls};
+
+/// Revisions per screen of the history.
+const PER_PAGE: u64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/wiki/{title}/history", get(history))
+        .route("/wiki/{title}/revisions/{id}", get(show))
+        .route("/wiki/{title}/diff", get(compare))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScreenQuery {
+    page: Option<u64>,
+}
+
+/// `+12` / `−3` / `0`
+fn size_change(size: i32, before: Option<i32>) -> String {
+    match before {
+        None => format!("+{size}"),
+        Some(before) if size >= before => format!("+{}", size - before),
+        Some(before) => format!("−{}", before - size),
+    }
+}
+
+async fn history(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Path(title) = path?;
+    let db = &state.db.read;
+    let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
+    let number = query.ok().and_then(|Query(q)| q.page).unwrap_or(1).clamp(1, 1_000_000);
+    let mut entries = revision::history(db, view.page.id, (number - 1) * PER_PAGE, PER_PAGE + 1).await?;
+    let has_next = entries.len() as u64 > PER_PAGE;
+    // The revision just before this screen, for the last row's size change and diff.
+    let older = if has_next { entries.pop() } else { None };
+    let base = urls::page(&view.page.title);
+    let rows = entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let previous = entries.get(i + 1).or(older.as_ref());
+            HistoryRow {
+                id: entry.id,
+                href: format!("{base}/revisions/{}", entry.id),
+                diff_href: previous.map(|p| format!("{base}/diff?from={}&to={}", p.id, entry.id)),
+                author: entry.author.clone(),
+                time: format_time(entry.created_at),
+                summary: entry.summary.clone(),
+                size: entry.size,
+                change: size_change(entry.size, previous.map(|p| p.size)),
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        HistoryPage {
+            layout: ctx.layout(),
+            page_href: base.clone(),
+            diff_action: format!("{base}/diff"),
+            title: view.page.title,
+            rows,
+            prev_href: (number > 1).then(|| format!("{base}/history?page={}", number - 1)),
+            next_href: has_next.then(|| format!("{base}/history?page={}", number + 1)),
+        },
+    )
+}
+
+async fn show(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, AppError> {
+    let Path((title, id)) = path?;
+    let db = &state.db.read;
+    let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
+    let rev = revision::find(db, view.page.id, id).await?.ok_or(AppError::NotFound)?;
+    let author = match rev.author_id {
+        Some(author_id) => crate::models::user::find_by_id(db, author_id).await?.map(|u| u.username),
+        None => None,
+    };
+    let source = (rev.content.clone(), rev.format.clone());
+    let html = tokio::task::spawn_blocking(move || content::content(&source.0, &source.1).html)
+        .await
+        .map_err(|err| anyhow::anyhow!("rendering failed: {err}"))?;
+    let current = view.page.revision_id == Some(rev.id);
+    render(
+        StatusCode::OK,
+        RevisionPage {
+            csrf_token: if ctx.user.is_some() { ctx.csrf_token() } else { String::new() },
+            layout: ctx.layout(),
+            page_href: urls::page(&view.page.title),
+            revert_action: page_path(&view.page.title, &format!("/revisions/{}/revert", rev.id)),
+            diff_href: format!(
+                "{}/diff?from={}&to={}",
+                urls::page(&view.page.title),
+                rev.id,
+                view.page.revision_id.unwrap_or(rev.id)
+            ),
+            title: view.page.title,
+            id: rev.id,
+            author,
+            time: format_time(rev.created_at),
+            summary: rev.summary,
+            current,
+            html,
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DiffQuery {
+    from: String,
+    to: String,
+}
+
+async fn compare(
+    ctx: Ctx,
+    State(state): State<AppState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Path(title) = path?;
+    let Query(query) = query?;
+    let (Ok(from), Ok(to)) = (query.from.trim().parse::<i32>(), query.to.trim().parse::<i32>()) else {
+        return Err(AppError::BadRequest("A diff needs two revision numbers: ?from=A&to=B.".into()));
+    };
+    let db = &state.db.read;
+    let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
+    let old = revision::find(db, view.page.id, from).await?.ok_or(AppError::NotFound)?;
+    let new = revision::find(db, view.page.id, to).await?.ok_or(AppError::NotFound)?;
+    let rows = tokio::task::spawn_blocking(move || diff::rows(&old.content, &new.content))
+        .await
+        .map_err(|err| anyhow::anyhow!("diffing failed: {err}"))?;
+    let base = urls::page(&view.page.title);
+    render(
+        StatusCode::OK,
+        DiffPage {
+            layout: ctx.layout(),
+            from_href: format!("{base}/revisions/{from}"),
+            to_href: format!("{base}/revisions/{to}"),
+            history_href: format!("{base}/history"),
+            page_href: base,
+            title: view.page.title,
+            from,
+            to,
+            rows,
+        },
+    )
+}
