@@ -276,7 +276,48 @@ async fn bad_database_urls_fail_at_start_up_with_one_clear_line(backend: Backend
     assert!(!Path::new("/no/such/directory").exists());
 }
 
+async fn sigterm_finishes_requests_in_flight_and_exits_cleanly(backend: Backend) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create(backend, data_dir.path()).await;
+    let avatars = data_dir.path().join("avatars");
+    let mut instance = start_instance(&database.url, data_dir.path(), &avatars);
+    let browser = Browser::new(&instance.base);
+    browser.register("leaving", PASSWORD).await;
+    let token = browser.csrf("/login").await;
+    // A login costs an Argon2 verification: it is still running when the signal arrives.
+    let in_flight = {
+        let browser = browser.clone();
+        tokio::spawn(async move {
+            browser
+                .post_form(
+                    "/login",
+                    &[("username", "leaving"), ("password", PASSWORD), ("csrf_token", &token)],
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let pid = instance.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the request in flight completed");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = instance.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "quire did not exit within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        Browser::new(&instance.base).client.get(format!("{}/", instance.base)).send().await.is_err(),
+        "no longer accepting"
+    );
+}
+
 crate::tests![
+    sigterm_finishes_requests_in_flight_and_exits_cleanly,
     two_instances_over_one_database_behave_as_one_wiki,
     the_flask_wiki_is_imported_whole_and_only_once,
     a_missing_source_is_a_clear_error_that_changes_nothing,

@@ -240,7 +240,30 @@ async fn pages_survive_a_restart(backend: Backend) {
     assert!(page.contains("still here"));
 }
 
+async fn fifty_concurrent_writers_all_succeed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.member("writer").await;
+    let token = app.browser.csrf("/create").await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let browser = app.browser.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let title = format!("Concurrent {i}");
+            browser
+                .post_form("/create", &[("title", &title), ("content", "text"), ("csrf_token", &token)])
+                .await
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(app.page_count().await, 50);
+}
+
 crate::tests![
+    fifty_concurrent_writers_all_succeed,
     a_member_creates_a_page_and_everyone_can_read_it,
     visitors_are_sent_to_log_in_before_creating,
     every_title_is_reachable_by_the_link_the_index_shows,
