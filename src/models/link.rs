@@ -76,7 +76,8 @@ pub async fn missing_targets<C: ConnectionTrait>(db: &C, page_id: i32) -> Result
         .expr(SqExpr::val(1))
         .from(page::Entity)
         .and_where(
-            SqExpr::col((page::Entity, page::Column::Title)).equals((wiki_link::Entity, wiki_link::Column::ToTitle)),
+            SqExpr::col((page::Entity, page::Column::Title))
+                .equals((wiki_link::Entity, wiki_link::Column::ToTitle)),
         )
         .and_where(SqExpr::col((page::Entity, page::Column::DeletedAt)).is_null())
         .to_owned();
@@ -111,7 +112,9 @@ pub async fn backlinks<C: ConnectionTrait>(db: &C, page_id: i32, title: &str) ->
         .distinct()
         .join(sea_orm::JoinType::InnerJoin, wiki_link::Relation::From.def().rev())
         .filter(
-            Condition::any().add(wiki_link::Column::ToTitle.eq(title)).add(wiki_link::Column::ToTitle.in_subquery(old)),
+            Condition::any()
+                .add(wiki_link::Column::ToTitle.eq(title))
+                .add(wiki_link::Column::ToTitle.in_subquery(old)),
         )
         .filter(page::Column::Id.ne(page_id))
         .filter(page::Column::DeletedAt.is_null())
