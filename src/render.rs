@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 use ammonia::{Builder, UrlRelative};
 use comrak::Options;
 use comrak::nodes::{NodeLink, NodeValue};
+use comrak::options::Plugins;
+use comrak::plugins::syntect::{SyntectAdapter, SyntectAdapterBuilder};
 
 const ID_PREFIX: &str = "h-";
 
@@ -25,6 +27,29 @@ static MARKDOWN: LazyLock<Options<'static>> = LazyLock::new(|| {
     options.extension.wikilinks_title_after_pipe = true;
     options
 });
+
+/// Fenced code is highlighted on the server with CSS classes (`hl-…`), so no script is needed
+/// and the stylesheet decides the colours.
+static HIGHLIGHTER: LazyLock<SyntectAdapter> =
+    LazyLock::new(|| SyntectAdapterBuilder::new().css_with_class_prefix("hl-").build());
+
+/// Keeps only the classes Quire itself generates, per element: user-written classes cannot
+/// dress content up as the site's own interface.
+fn filter_classes<'a>(element: &str, attribute: &str, value: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+    if attribute != "class" {
+        return Some(value.into());
+    }
+    let allowed = |class: &&str| match element {
+        "span" => class.starts_with("hl-"),
+        "code" => class.starts_with("language-"),
+        "pre" => *class == "syntax-highlighting",
+        "nav" => *class == "toc",
+        "li" => class.starts_with("toc-"),
+        _ => false,
+    };
+    let kept: Vec<&str> = value.split_whitespace().filter(allowed).collect();
+    (!kept.is_empty()).then(|| kept.join(" ").into())
+}
 
 static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
     let mut builder = Builder::default();
@@ -45,6 +70,9 @@ static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("h5", ["id"])
         .add_tag_attributes("h6", ["id"])
         .add_tag_attributes("code", ["class"])
+        .add_tag_attributes("span", ["class"])
+        .add_tag_attributes("pre", ["class"])
+        .attribute_filter(filter_classes)
         .add_tags(["nav"])
         .add_tag_attributes("nav", ["class"])
         .add_tag_attributes("li", ["class"])
@@ -93,8 +121,10 @@ pub fn markdown_page(source: &str) -> Rendered {
             _ => {}
         }
     }
+    let mut plugins = Plugins::default();
+    plugins.render.codefence_syntax_highlighter = Some(&*HIGHLIGHTER);
     let mut body = String::new();
-    if comrak::format_html(root, &MARKDOWN, &mut body).is_err() {
+    if comrak::format_html_with_plugins(root, &MARKDOWN, &mut body, &plugins).is_err() {
         body.clear();
     }
     let toc = table_of_contents(&headings);
@@ -203,6 +233,17 @@ mod tests {
         let marked = mark_missing(&rendered.html, &["Page One".to_owned()]);
         assert!(marked.contains(r#"href="/create?title=Page%20One" class="missing-page""#), "{marked}");
         assert!(marked.contains(r#"href="/wiki/Guides%2FInstall""#));
+    }
+
+    #[test]
+    fn fenced_code_is_highlighted_with_classes_only_quire_makes() {
+        let html = markdown(
+            "```rust\nfn main() { let x = \"<b>\"; }\n```\n\n<span class=\"flash-danger hl-x\">fake</span>",
+        );
+        assert!(html.contains(r#"<span class="hl-"#), "{html}");
+        assert!(html.contains("&lt;b&gt;"), "code text stays escaped: {html}");
+        assert!(!html.contains("flash-danger"), "{html}");
+        assert!(!html.contains("style="), "{html}");
     }
 
     #[test]
