@@ -193,6 +193,9 @@ async fn purge_sessions(db: Db) {
             Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
             Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
         }
+        if let Err(err) = crate::models::throttle::purge(&db.write).await {
+            tracing::warn!(error = %err, "could not purge old rate-limit counters");
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{RawSettings, Settings};
 use crate::db::Db;
+use crate::models::throttle::Limit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,6 +88,15 @@ pub struct ServeArgs {
     /// The URL people reach the wiki at; when it is https, cookies are marked Secure.
     #[arg(long, env = "QUIRE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Failed logins allowed per account and client address, as COUNT/SECONDS (0/… turns it off).
+    #[arg(long, env = "QUIRE_LOGIN_LIMIT", default_value = crate::config::DEFAULT_LOGIN_LIMIT, value_parser = Limit::parse)]
+    pub login_limit: Limit,
+    /// Failed logins allowed per account from all addresses together, as COUNT/SECONDS.
+    #[arg(long, env = "QUIRE_ACCOUNT_LOGIN_LIMIT", default_value = crate::config::DEFAULT_ACCOUNT_LOGIN_LIMIT, value_parser = Limit::parse)]
+    pub account_login_limit: Limit,
+    /// Registrations allowed per client address, as COUNT/SECONDS.
+    #[arg(long, env = "QUIRE_REGISTER_LIMIT", default_value = crate::config::DEFAULT_REGISTER_LIMIT, value_parser = Limit::parse)]
+    pub register_limit: Limit,
 }
 
 impl StateArgs {
@@ -106,6 +116,11 @@ impl ServeArgs {
             bind: Some(self.bind),
             session_secret: self.session_secret.clone(),
             public_url: self.public_url.clone(),
+            limits: Some(crate::config::Limits {
+                login: self.login_limit,
+                account_login: self.account_login_limit,
+                register: self.register_limit,
+            }),
             ..self.state.raw()
         })
     }

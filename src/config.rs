@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::models::throttle::Limit;
+
 /// The name of the file, inside the data dir, that keeps the generated session secret.
 const SECRET_FILE: &str = "secret";
 /// The SQLite database file used when no `DATABASE_URL` is given.
@@ -33,6 +35,33 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// How many password hashes may run at once (each holds 64 MiB).
     pub hash_concurrency: usize,
+    pub limits: Limits,
+}
+
+/// Rate limits on what attackers repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Failed logins per account and client address.
+    pub login: Limit,
+    /// Failed logins per account, from all addresses together.
+    pub account_login: Limit,
+    /// Registrations per client address.
+    pub register: Limit,
+}
+
+pub const DEFAULT_LOGIN_LIMIT: &str = "10/300";
+pub const DEFAULT_ACCOUNT_LOGIN_LIMIT: &str = "50/900";
+pub const DEFAULT_REGISTER_LIMIT: &str = "50/3600";
+
+impl Default for Limits {
+    fn default() -> Self {
+        let parse = |text| Limit::parse(text).expect("the default limits parse");
+        Self {
+            login: parse(DEFAULT_LOGIN_LIMIT),
+            account_login: parse(DEFAULT_ACCOUNT_LOGIN_LIMIT),
+            register: parse(DEFAULT_REGISTER_LIMIT),
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -44,6 +73,7 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("secure_cookies", &self.secure_cookies)
             .field("hash_concurrency", &self.hash_concurrency)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +103,7 @@ pub struct RawSettings {
     pub database_url: Option<String>,
     pub session_secret: Option<String>,
     pub public_url: Option<String>,
+    pub limits: Option<Limits>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -125,6 +156,7 @@ impl Settings {
             secure_cookies,
             public_url,
             hash_concurrency,
+            limits: raw.limits.unwrap_or_default(),
         })
     }
 }

@@ -25,6 +25,8 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("too many attempts")]
+    TooManyAttempts { what: &'static str, retry_after: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -116,6 +118,14 @@ impl AppError {
                 "Unsupported Media Type",
                 "This form must be sent as a form.".into(),
             ),
+            Self::TooManyAttempts { what, retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                format!(
+                    "Too many {what} from here. Try again in {}.",
+                    if *retry_after < 90 { format!("{retry_after} seconds") } else { format!("{} minutes", retry_after.div_ceil(60)) }
+                ),
+            ),
             Self::LoginRequired { .. } | Self::Unexpected(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Server Error",
@@ -150,6 +160,10 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let (status, title, message) = self.status_and_text();
-        error_page(status, title, &message)
+        let mut response = error_page(status, title, &message);
+        if let Self::TooManyAttempts { retry_after, .. } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }

@@ -44,6 +44,8 @@ pub struct Ctx {
     pub user: Option<CurrentUser>,
     session_nonce: Option<String>,
     visitor_value: OnceLock<String>,
+    /// The peer address of the connection (rate limits are per address).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -84,6 +86,10 @@ impl FromRequestParts<AppState> for Ctx {
             }
         }
 
+        let client_ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
         Ok(Self {
             state: state.clone(),
             session,
@@ -91,6 +97,7 @@ impl FromRequestParts<AppState> for Ctx {
             user,
             session_nonce,
             visitor_value: OnceLock::new(),
+            client_ip,
         })
     }
 }

@@ -9,6 +9,7 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 mod m0001_core;
 mod m0002_history;
 mod m0003_search;
+mod m0004_throttle;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_core::Migration),
             Box::new(m0002_history::Migration),
             Box::new(m0003_search::Migration),
+            Box::new(m0004_throttle::Migration),
         ]
     }
 }

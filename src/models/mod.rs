@@ -6,6 +6,7 @@ pub mod page;
 pub mod revision;
 pub mod search;
 pub mod session;
+pub mod throttle;
 pub mod user;
 
 use sea_orm::{DbErr, SqlErr};

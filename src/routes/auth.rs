@@ -14,6 +14,7 @@ use crate::domain::{Password, Username};
 use crate::error::AppError;
 use crate::extract::Form;
 use crate::flash::Kind;
+use crate::models::throttle;
 use crate::models::user::{self, CreateUserError};
 use crate::templates::{FieldErrors, LoginPage, LogoutPage, RegisterPage};
 use crate::urls::safe_next;
@@ -23,6 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/register", get(register_form).post(register))
         .route("/login", get(login_form).post(login))
         .route("/logout", get(logout_page).post(logout))
+}
+
+/// The client address rate limits are kept for.
+fn client(ctx: &Ctx) -> String {
+    ctx.client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 /// What a form gives back to its page: the input, never longer than a field could be.
@@ -69,6 +75,12 @@ async fn register(
         return register_again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &form.username, errors);
     };
 
+    let limit = state.settings.limits.register;
+    let key = format!("register|{}", client(&ctx));
+    if let Some(retry_after) = throttle::blocked_for(&state.db.write, &key, limit).await? {
+        return Err(AppError::TooManyAttempts { what: "registrations", retry_after });
+    }
+    throttle::hit(&state.db.write, &key, limit).await?;
     let hash = state.hasher.hash(password).await?;
     match user::create(&state.db.write, username.as_str(), &hash).await {
         Ok(created) => {
@@ -156,6 +168,19 @@ async fn login(
         return login_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
     }
 
+    // Failures are counted per account and address, and per account from everywhere; a
+    // blocked attempt is refused before any password work and is not counted again.
+    let limits = state.settings.limits;
+    let account = form.username.trim().to_owned();
+    let pair_key = format!("login|{}|{account}", client(&ctx));
+    let account_key = format!("login-account|{account}");
+    for (key, limit) in [(&pair_key, limits.login), (&account_key, limits.account_login)] {
+        if let Some(retry_after) = throttle::blocked_for(&state.db.write, key, limit).await? {
+            tracing::warn!("login refused: too many failures");
+            return Err(AppError::TooManyAttempts { what: "failed logins for this account", retry_after });
+        }
+    }
+
     // Exact first (names brought from the Flask wiki are kept byte for byte), then trimmed.
     let mut found = user::find_by_username(&state.db.read, &form.username).await?;
     if found.is_none() && form.username.trim() != form.username {
@@ -166,6 +191,7 @@ async fn login(
 
     match found {
         Some(user) if verified => {
+            throttle::clear(&state.db.write, &pair_key).await?;
             ctx.log_in(user.id).await?;
             tracing::info!(user.id = user.id, "logged in");
             ctx.flash(Kind::Success, "Login successful!");
@@ -174,6 +200,8 @@ async fn login(
         }
         _ => {
             tracing::info!("failed login");
+            throttle::hit(&state.db.write, &pair_key, limits.login).await?;
+            throttle::hit(&state.db.write, &account_key, limits.account_login).await?;
             errors.form.push(INVALID_LOGIN.into());
             login_page(&ctx, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
         }
