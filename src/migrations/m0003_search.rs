@@ -14,14 +14,14 @@ impl MigrationTrait for Migration {
         let statements: &[&str] = match manager.get_database_backend() {
             DatabaseBackend::Postgres => &[
                 // `simple`: no stemming, no stop words, any language; the body is capped
-                // because a tsvector holds at most 1 MiB.
+                // because a tsvector holds at most 1 MiB (4 bytes a character, with positions).
                 "CREATE TABLE page_search (
                     page_id INTEGER PRIMARY KEY REFERENCES pages(id) ON DELETE CASCADE,
                     title TEXT NOT NULL,
                     body TEXT NOT NULL,
                     tsv tsvector GENERATED ALWAYS AS (
                         setweight(to_tsvector('simple', title), 'A') ||
-                        setweight(to_tsvector('simple', left(body, 300000)), 'B')) STORED)",
+                        setweight(to_tsvector('simple', left(body, 200000)), 'B')) STORED)",
                 "CREATE INDEX idx_page_search_tsv ON page_search USING GIN (tsv)",
             ],
             DatabaseBackend::MySql => &[

@@ -154,19 +154,18 @@ pub enum Saved {
 }
 
 /// Saves a new revision only if the page is still at `edit.base` — across instances too, since
-/// the condition is in the UPDATE itself.
+/// the condition is in the UPDATE itself. The page row is updated (and so locked) before the
+/// revision is inserted: inserting first would take a shared lock through the foreign key, and
+/// two concurrent saves would deadlock on MySQL.
 #[tracing::instrument(skip_all, fields(page.id = edit.page_id))]
 pub async fn save<C: TransactionTrait>(db: &C, edit: Edit<'_>) -> Result<Saved, DbErr> {
     let txn = db.begin().await?;
     let now = now_ms();
-    let rev = add_revision(&txn, edit.page_id, edit.content, edit.format, edit.summary, edit.author_id, now)
-        .await?;
     let updated = Entity::update_many()
         .col_expr(Column::Content, Expr::value(edit.content))
         .col_expr(Column::Format, Expr::value(edit.format))
         .col_expr(Column::Html, Expr::value(edit.html))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .col_expr(Column::RevisionId, Expr::value(rev.id))
         .filter(Column::Id.eq(edit.page_id))
         .filter(Column::RevisionId.eq(edit.base))
         .filter(Column::DeletedAt.is_null())
@@ -176,6 +175,13 @@ pub async fn save<C: TransactionTrait>(db: &C, edit: Edit<'_>) -> Result<Saved, 
         txn.rollback().await?;
         return Ok(Saved::Moved);
     }
+    let rev = add_revision(&txn, edit.page_id, edit.content, edit.format, edit.summary, edit.author_id, now)
+        .await?;
+    Entity::update_many()
+        .col_expr(Column::RevisionId, Expr::value(rev.id))
+        .filter(Column::Id.eq(edit.page_id))
+        .exec(&txn)
+        .await?;
     link::replace(&txn, edit.page_id, edit.links).await?;
     let title: Option<String> =
         Entity::find_by_id(edit.page_id).select_only().column(Column::Title).into_tuple().one(&txn).await?;

@@ -21,8 +21,9 @@ use crate::models::revision;
 use crate::templates::{EditPage, FieldErrors};
 use crate::{diff, render as content, urls};
 
-/// A save is retried this often when other saves keep landing in between.
-const SAVE_ATTEMPTS: usize = 3;
+/// A save is retried (merging again) this often when other saves keep landing in between; each
+/// retry means another writer made progress, so this is only a bound against livelock.
+const SAVE_ATTEMPTS: usize = 32;
 const SUMMARY_MAX: usize = 200;
 
 pub fn router() -> Router<AppState> {

@@ -120,6 +120,7 @@ pub struct TestApp {
     pub data_dir: Arc<TempDir>,
     pub database: Arc<TestDatabase>,
     pub public_url: Option<String>,
+    pub limits: Option<quire::config::Limits>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -128,6 +129,7 @@ pub struct TestApp {
 #[derive(Default)]
 pub struct Options {
     pub public_url: Option<String>,
+    pub limits: Option<quire::config::Limits>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -137,7 +139,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
     let data_dir = Arc::new(tempfile::tempdir().expect("a temporary data dir"));
     let database = Arc::new(TestDatabase::create(backend, data_dir.path()).await);
-    start(backend, data_dir, database, options.public_url).await
+    start(backend, data_dir, database, options.public_url, options.limits).await
 }
 
 async fn start(
@@ -145,12 +147,14 @@ async fn start(
     data_dir: Arc<TempDir>,
     database: Arc<TestDatabase>,
     public_url: Option<String>,
+    limits: Option<quire::config::Limits>,
 ) -> TestApp {
     let settings = Settings::resolve(RawSettings {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.path().to_path_buf()),
         database_url: Some(database.url.clone()),
         public_url: public_url.clone(),
+        limits,
         ..RawSettings::default()
     })
     .expect("test settings resolve");
@@ -169,6 +173,7 @@ async fn start(
         data_dir,
         database,
         public_url,
+        limits,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -179,8 +184,14 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
         let browser = self.browser.clone();
-        let mut app =
-            start(self.backend, self.data_dir.clone(), self.database.clone(), self.public_url.clone()).await;
+        let mut app = start(
+            self.backend,
+            self.data_dir.clone(),
+            self.database.clone(),
+            self.public_url.clone(),
+            self.limits,
+        )
+        .await;
         app.browser = browser.rebase(&app.address);
         app
     }
@@ -241,6 +252,18 @@ impl Browser {
     pub fn new(base: &str) -> Self {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         Self::with_jar(base, jar)
+    }
+
+    /// A browser whose connections come from another loopback address (`127.0.0.N`).
+    pub fn from_address(base: &str, ip: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        Self { base: base.to_owned(), client, jar }
     }
 
     fn with_jar(base: &str, jar: Arc<reqwest::cookie::Jar>) -> Self {

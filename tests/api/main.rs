@@ -9,8 +9,11 @@ mod cli;
 mod csrf;
 mod pages;
 mod profile;
+mod search;
 mod security;
 mod sessions;
+mod throttle;
+mod wiki;
 
 use helpers::Backend;
 use libtest_mimic::{Arguments, Trial};
@@ -25,6 +28,9 @@ fn main() {
         ("profile", profile::tests()),
         ("security", security::tests()),
         ("sessions", sessions::tests()),
+        ("throttle", throttle::tests()),
+        ("wiki", wiki::tests()),
+        ("search", search::tests()),
     ];
     for backend in [Backend::Postgres, Backend::MySql] {
         if !backend.available() {

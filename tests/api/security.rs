@@ -678,7 +678,11 @@ async fn the_session_cookie_is_http_only_and_lax_but_not_secure_over_http(backen
 }
 
 async fn the_session_cookie_is_secure_behind_an_https_public_url(backend: Backend) {
-    let app = spawn_with(backend, Options { public_url: Some("https://wiki.example".into()) }).await;
+    let app = spawn_with(
+        backend,
+        Options { public_url: Some("https://wiki.example".into()), ..Options::default() },
+    )
+    .await;
     // Secure cookies are not sent back over plain http by a cookie jar: carry them by hand.
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let url = |path: &str| format!("{}{path}", app.address);

@@ -91,7 +91,11 @@ async fn session_cookies_are_http_only_and_same_site_lax(backend: Backend) {
 }
 
 async fn cookies_are_secure_when_the_public_url_is_https(backend: Backend) {
-    let app = spawn_with(backend, Options { public_url: Some("https://wiki.example".into()) }).await;
+    let app = spawn_with(
+        backend,
+        Options { public_url: Some("https://wiki.example".into()), ..Options::default() },
+    )
+    .await;
     app.browser.register("uma", PASSWORD).await;
     let token = app.browser.csrf("/login").await;
     let response = app
