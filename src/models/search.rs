@@ -147,7 +147,7 @@ pub async fn remove<C: ConnectionTrait>(db: &C, page_id: i32) -> Result<(), DbEr
     Ok(())
 }
 
-/// One result: the page and the text to cut a snippet from.
+/// One result: the page and the start of its text (20,000 characters), to cut a snippet from.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Hit {
     pub title: String,
@@ -172,7 +172,7 @@ pub async fn search<C: ConnectionTrait>(
             let title = format!("title : ({all})");
             Statement::from_sql_and_values(
                 backend,
-                "SELECT s.title AS title, substr(s.body, 1, 200000) AS body FROM page_search s \
+                "SELECT s.title AS title, substr(s.body, 1, 20000) AS body FROM page_search s \
                  WHERE page_search MATCH ? \
                  ORDER BY (s.rowid IN (SELECT rowid FROM page_search WHERE page_search MATCH ?)) DESC, \
                           bm25(page_search, 10.0, 1.0) \
@@ -182,7 +182,7 @@ pub async fn search<C: ConnectionTrait>(
         }
         DatabaseBackend::Postgres => Statement::from_sql_and_values(
             backend,
-            "SELECT s.title, left(s.body, 200000) AS body FROM page_search s, to_tsquery('simple', $1) q \
+            "SELECT s.title, left(s.body, 20000) AS body FROM page_search s, to_tsquery('simple', $1) q \
              WHERE s.tsv @@ q \
              ORDER BY (to_tsvector('simple', s.title) @@ q) DESC, \
                       ts_rank(s.tsv, q, 0) DESC, s.page_id \
@@ -193,7 +193,7 @@ pub async fn search<C: ConnectionTrait>(
             let q = boolean_mode(terms);
             Statement::from_sql_and_values(
                 backend,
-                "SELECT s.title, LEFT(s.body, 200000) AS body FROM page_search s \
+                "SELECT s.title, LEFT(s.body, 20000) AS body FROM page_search s \
                  WHERE MATCH (s.title, s.body) AGAINST (? IN BOOLEAN MODE) \
                  ORDER BY MATCH (s.title) AGAINST (? IN BOOLEAN MODE) DESC, \
                           MATCH (s.title, s.body) AGAINST (? IN BOOLEAN MODE) DESC, s.page_id \

@@ -316,7 +316,83 @@ async fn sigterm_finishes_requests_in_flight_and_exits_cleanly(backend: Backend)
     );
 }
 
+async fn every_acknowledged_save_survives_a_sigkill(backend: Backend) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create(backend, data_dir.path()).await;
+    let avatars = data_dir.path().join("avatars");
+    let instance = start_instance(&database.url, data_dir.path(), &avatars);
+    let browser = Browser::new(&instance.base);
+    browser.register("crasher", PASSWORD).await;
+    browser.login("crasher", PASSWORD).await;
+    let token = browser.csrf("/create").await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let (browser, token, stop) = (browser.clone(), token.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let title = format!("Crash {writer}-{i}");
+                let sent = browser
+                    .client
+                    .post(browser.url("/create"))
+                    .form(&[
+                        ("title", title.as_str()),
+                        ("content", "saved before the crash"),
+                        ("csrf_token", &token),
+                    ])
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status() == StatusCode::SEE_OTHER => acknowledged.push(title),
+                    Ok(response) => panic!("a save answered {}", response.status()),
+                    Err(_) => break, // the server is gone
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let mut instance = instance;
+    instance.child.kill().unwrap(); // SIGKILL, mid-burst
+    instance.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() > 5, "the burst was under way: {} saves", acknowledged.len());
+
+    if backend == Backend::Sqlite {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(database.url.clone()).await.unwrap();
+        let check = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "PRAGMA integrity_check",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(check.try_get_by_index::<String>(0).unwrap(), "ok");
+        db.close().await.unwrap();
+    }
+    // Quire starts again without repair, and every acknowledged save is there.
+    let restarted = start_instance(&database.url, data_dir.path(), &avatars);
+    let reader = Browser::new(&restarted.base);
+    for title in &acknowledged {
+        let (status, page) = reader.get_text(&quire::urls::page(title)).await;
+        assert_eq!(status, StatusCode::OK, "{title} was acknowledged but is gone");
+        assert!(page.contains("saved before the crash"));
+    }
+}
+
 crate::tests![
+    every_acknowledged_save_survives_a_sigkill,
     sigterm_finishes_requests_in_flight_and_exits_cleanly,
     two_instances_over_one_database_behave_as_one_wiki,
     the_flask_wiki_is_imported_whole_and_only_once,
