@@ -3,6 +3,7 @@
 //! data dir and its own database. One binary, so it links once.
 
 mod helpers;
+mod hostile;
 
 mod accounts;
 mod cli;
@@ -24,6 +25,7 @@ fn main() {
         ("accounts", accounts::tests()),
         ("cli", cli::tests()),
         ("csrf", csrf::tests()),
+        ("hostile", hostile::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
         ("security", security::tests()),
