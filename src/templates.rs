@@ -31,6 +31,10 @@ impl Layout {
     pub fn script(&self) -> &'static str {
         crate::assets::SCRIPT_PATH.as_str()
     }
+
+    pub fn favicon(&self) -> &'static str {
+        crate::assets::FAVICON_PATH.as_str()
+    }
 }
 
 /// A link to a page, ready for a template.

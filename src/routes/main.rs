@@ -19,7 +19,10 @@ use crate::templates::{IndexPage, Link};
 const PER_PAGE: u64 = 200;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/static/{name}", get(assets::serve))
+    Router::new()
+        .route("/", get(index))
+        .route("/static/{name}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
 }
 
 #[derive(Deserialize)]
