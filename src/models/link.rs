@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr as SqExpr, ExprTrait, Query};
-use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, Condition, FromQueryResult, QueryOrder, QuerySelect, QueryTrait};
 
 /// `links`: page `from_page_id` links to the title `to_title` (which may not exist).
 pub mod wiki_link {
@@ -72,6 +72,10 @@ pub async fn replace<C: ConnectionTrait>(db: &C, page_id: i32, titles: &[String]
 
 /// The titles this page links to that lead nowhere: no live page, no old title of one.
 pub async fn missing_targets<C: ConnectionTrait>(db: &C, page_id: i32) -> Result<Vec<String>, DbErr> {
+    missing_query(page_id).into_tuple().all(db).await
+}
+
+fn missing_query(page_id: i32) -> Select<wiki_link::Entity> {
     let live = Query::select()
         .expr(SqExpr::val(1))
         .from(page::Entity)
@@ -91,16 +95,48 @@ pub async fn missing_targets<C: ConnectionTrait>(db: &C, page_id: i32) -> Result
         .to_owned();
     wiki_link::Entity::find()
         .select_only()
-        .column(wiki_link::Column::ToTitle)
+        .column_as(wiki_link::Column::ToTitle, "title")
         .filter(wiki_link::Column::FromPageId.eq(page_id))
         .filter(Condition::all().add(SqExpr::exists(live).not()).add(SqExpr::exists(renamed).not()))
-        .into_tuple()
-        .all(db)
-        .await
 }
 
 /// The titles of live pages linking to a page, by its title or one of its old titles.
 pub async fn backlinks<C: ConnectionTrait>(db: &C, page_id: i32, title: &str) -> Result<Vec<String>, DbErr> {
+    backlinks_query(page_id, title).into_tuple().all(db).await
+}
+
+/// What a page view needs of the links: (titles this page links to that are missing, titles of
+/// the pages linking here), in one round trip.
+pub async fn for_view<C: ConnectionTrait>(
+    db: &C,
+    page_id: i32,
+    title: &str,
+) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        kind: i32,
+        title: String,
+    }
+    let mut missing = missing_query(page_id).into_query();
+    missing.expr_as(SqExpr::val(0), "kind");
+    let mut backlinks = backlinks_query(page_id, title).into_query();
+    backlinks.expr_as(SqExpr::val(1), "kind");
+    backlinks.clear_order_by();
+    let query = Query::select()
+        .column(sea_orm::sea_query::Asterisk)
+        .from_subquery(missing.union(sea_orm::sea_query::UnionType::All, backlinks).to_owned(), "l")
+        .order_by("kind", sea_orm::Order::Asc)
+        .order_by("title", sea_orm::Order::Asc)
+        .to_owned();
+    let rows = Row::find_by_statement(db.get_database_backend().build(&query)).all(db).await?;
+    let (mut missing, mut backlinks) = (Vec::new(), Vec::new());
+    for row in rows {
+        if row.kind == 0 { missing.push(row.title) } else { backlinks.push(row.title) }
+    }
+    Ok((missing, backlinks))
+}
+
+fn backlinks_query(page_id: i32, title: &str) -> Select<page::Entity> {
     let old = Query::select()
         .column(old_title::Column::Title)
         .from(old_title::Entity)
@@ -119,9 +155,6 @@ pub async fn backlinks<C: ConnectionTrait>(db: &C, page_id: i32, title: &str) ->
         .filter(page::Column::Id.ne(page_id))
         .filter(page::Column::DeletedAt.is_null())
         .order_by_asc(page::Column::Title)
-        .into_tuple()
-        .all(db)
-        .await
 }
 
 /// The old titles of a page.

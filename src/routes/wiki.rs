@@ -168,8 +168,7 @@ async fn view(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Resul
             },
         );
     };
-    let missing = link::missing_targets(db, found.page.id).await?;
-    let backlinks = link::backlinks(db, found.page.id, &found.page.title).await?;
+    let (missing, backlinks) = link::for_view(db, found.page.id, &found.page.title).await?;
     let may_delete = ctx.user.as_ref().is_some_and(|user| may_delete(user, &found));
     render(
         StatusCode::OK,
