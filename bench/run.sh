@@ -6,7 +6,8 @@
 #   bench/run.sh                          # 1,000 pages × 10 revisions, results into BENCHMARKS.md
 #   PAGES=100000 REVS=10 bench/run.sh     # the scale dataset (100,000 pages, 1,000,000 revisions)
 #
-# Env: PAGES, REVS, USERS, DURATION (per workload, default 10s), PORT, NGINX_PORT, OUT (the file
+# Env: PAGES, REVS, USERS, SEEDED (a database bench-seed made earlier, copied instead of seeding;
+# its line of output kept beside it as SEEDED.seeded), DURATION (per workload, default 10s), PORT, NGINX_PORT, OUT (the file
 # the results go to; default BENCHMARKS.md, between its bench markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +33,16 @@ cargo build --release --quiet --bin quire --examples
 BIN=target/release/quire
 EX=target/release/examples
 
-echo "seeding $PAGES pages × $REVS revisions…" >&2
-SEED_LINE=$(timeout 3600 "$EX/bench-seed" "sqlite://$WORK/quire.db?mode=rwc" "$PAGES" "$REVS" "$USERS")
+if [ -n "${SEEDED:-}" ]; then
+    # A dataset made earlier by bench-seed with the same PAGES/REVS/USERS (the 100,000-page one
+    # takes minutes to make): copied, so the run never changes it.
+    cp "$SEEDED" "$WORK/quire.db"
+    if [ -f "$SEEDED-wal" ]; then cp "$SEEDED-wal" "$WORK/quire.db-wal"; fi
+    SEED_LINE="$(cat "$SEEDED.seeded" 2>/dev/null || echo "copied from $SEEDED")"
+else
+    echo "seeding $PAGES pages × $REVS revisions…" >&2
+    SEED_LINE=$(timeout 3600 "$EX/bench-seed" "sqlite://$WORK/quire.db?mode=rwc" "$PAGES" "$REVS" "$USERS")
+fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk "/^$2:/ {print \$2}" "/proc/$1/status"; }
@@ -93,7 +102,7 @@ run() {
     local name=$1 conns=$2 url=$3; shift 3
     local before after out rps p50 p99 requests cpu
     before=$(cpu_ticks "$QUIRE_PID")
-    out=$(timeout 120 wrk -t2 -c"$conns" -d"$DURATION" --latency "$@" "$url")
+    out=$(timeout 120 wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"$DURATION" --latency "$@" "$url")
     after=$(cpu_ticks "$QUIRE_PID")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
@@ -114,6 +123,7 @@ VIEW_RPS=$LAST_RPS
 run "page view GET /wiki/Bench_10KB" 64 "$BASE/wiki/Bench_10KB"
 run "index GET /" 16 "$BASE/"
 run "search GET /search?q=WORD" 16 "$BASE/" -s bench/lua/search.lua
+run "search GET /search?q=WORD (latency, one client)" 1 "$BASE/" -s bench/lua/search.lua
 run "login POST /login" 16 "$BASE/login" -s bench/lua/login.lua
 LOGIN_RPS=$LAST_RPS
 ARGON2=$(timeout 60 "$EX/bench-argon2" 5)
