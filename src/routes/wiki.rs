@@ -311,19 +311,6 @@ async fn restore(
     Ok(Redirect::to(&urls::page(&found.page.title)).into_response())
 }
 
-/// A 404 in the layout, for the routes below a page.
-pub fn not_found(ctx: &Ctx) -> Result<Response, AppError> {
-    render(
-        StatusCode::NOT_FOUND,
-        ErrorPage {
-            layout: ctx.layout(),
-            status: 404,
-            title: "Page Not Found",
-            message: "The page you’re looking for doesn’t exist.",
-        },
-    )
-}
-
 /// Whether the first account ever registered is this one: it becomes admin.
 pub async fn promote_if_first(state: &AppState, user_id: i32) -> Result<(), AppError> {
     if user::first_id(&state.db.write).await? == Some(user_id) {
