@@ -16,9 +16,7 @@ use crate::extract::Form;
 use crate::flash::Kind;
 use crate::models::page::{self, CreatePageError, NewPage, PageView};
 use crate::models::{link, user};
-use crate::templates::{
-    CreatePage, ErrorPage, FieldErrors, Link, MissingPage, RenamePage, WikiPage, format_time,
-};
+use crate::templates::{CreatePage, FieldErrors, Link, MissingPage, RenamePage, WikiPage, format_time};
 use crate::{render as content, urls};
 
 pub fn router() -> Router<AppState> {
