@@ -230,8 +230,14 @@ async fn import_rows(
             report.skipped_pages.push((flask.title.clone(), problem.into()));
             continue;
         }
-        if page::find_with_author(&txn, &flask.title).await?.is_some() {
-            report.skipped_pages.push((flask.title.clone(), "the title is already present".into()));
+        // Deleted pages count: their title is still taken, and restoring them must stay possible.
+        if let Some(present) = page::find_including_deleted(&txn, &flask.title).await? {
+            let reason = if present.page.deleted_at.is_some() {
+                "the title is already present (a deleted page)"
+            } else {
+                "the title is already present"
+            };
+            report.skipped_pages.push((flask.title.clone(), reason.into()));
             continue;
         }
         // The author, when they came in with this import; a page of a skipped (already

@@ -391,7 +391,25 @@ async fn every_acknowledged_save_survives_a_sigkill(backend: Backend) {
     }
 }
 
+async fn a_deleted_page_with_an_imported_title_is_reported_not_a_failure(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (db, uploads, manifest) = fixture();
+    app.member("keeper").await;
+    app.browser.create_page("Welcome", "ours, deleted later").await;
+    let token = app.browser.csrf("/wiki/Welcome").await;
+    assert_redirects_to(&app.browser.post_form("/wiki/Welcome/delete", &[("csrf_token", &token)]).await, "/");
+
+    let mut command = quire(&app.database.url, app.data_dir.path(), &app.avatar_dir());
+    command.args(["import-flask", "--db"]).arg(&db).arg("--uploads").arg(&uploads);
+    let (ok, out, err) = run(command, "");
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("skipped page \"Welcome\": the title is already present (a deleted page)"), "{out}");
+    let titles = manifest["pages"].as_object().unwrap().len() as u64;
+    assert_eq!(app.page_count().await, titles, "every other page came in, ours stayed");
+}
+
 crate::tests![
+    a_deleted_page_with_an_imported_title_is_reported_not_a_failure,
     every_acknowledged_save_survives_a_sigkill,
     sigterm_finishes_requests_in_flight_and_exits_cleanly,
     two_instances_over_one_database_behave_as_one_wiki,
