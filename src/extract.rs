@@ -9,6 +9,16 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
+/// A form whose only field is its CSRF token (logout, delete, restore, revert).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct TokenForm {
+    pub csrf_token: String,
+}
+
+/// A page title from the path; a rejection (invalid UTF-8) becomes a 400 in the handler.
+pub type TitlePath = Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>;
+
 /// A URL-encoded form. Unlike `axum::Form`, bytes that are not UTF-8 are refused (400) rather
 /// than silently replaced; an oversized body is a 413, another content type a 415.
 pub struct Form<T>(pub T);

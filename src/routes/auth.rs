@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::auth::session::Ctx;
 use crate::domain::{Password, Username};
 use crate::error::AppError;
-use crate::extract::Form;
+use crate::extract::{Form, TokenForm};
 use crate::flash::Kind;
 use crate::models::throttle;
 use crate::models::user::{self, CreateUserError};
@@ -212,13 +212,7 @@ async fn logout_page(ctx: Ctx) -> Result<Response, AppError> {
     render(StatusCode::OK, LogoutPage { layout: ctx.layout() })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct LogoutForm {
-    csrf_token: String,
-}
-
-async fn logout(ctx: Ctx, Form(form): Form<LogoutForm>) -> Result<Response, AppError> {
+async fn logout(ctx: Ctx, Form(form): Form<TokenForm>) -> Result<Response, AppError> {
     ctx.check_csrf(&form.csrf_token)?;
     if ctx.user.is_some() {
         ctx.log_out().await?;

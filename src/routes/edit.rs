@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::session::Ctx;
 use crate::domain::check_content;
 use crate::error::AppError;
-use crate::extract::Form;
+use crate::extract::{Form, TitlePath, TokenForm};
 use crate::flash::Kind;
 use crate::models::page::{self, Edit, PageView, Saved};
 use crate::models::revision;
@@ -32,8 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/wiki/{title}/revisions/{id}/revert", post(revert))
         .route("/preview", post(preview))
 }
-
-type TitlePath = Result<Path<String>, axum::extract::rejection::PathRejection>;
 
 /// What the editor shows besides the form itself.
 #[derive(Default)]
@@ -242,12 +240,6 @@ async fn preview(ctx: Ctx, Form(form): Form<PreviewForm>) -> Result<Response, Ap
         rendered.html,
     )
         .into_response())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct TokenForm {
-    csrf_token: String,
 }
 
 #[tracing::instrument(skip_all)]

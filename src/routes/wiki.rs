@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::auth::session::{Ctx, CurrentUser};
 use crate::domain::{PageTitle, check_content};
 use crate::error::AppError;
-use crate::extract::Form;
+use crate::extract::{Form, TitlePath, TokenForm};
 use crate::flash::Kind;
 use crate::models::page::{self, CreatePageError, NewPage, PageView};
 use crate::models::{link, user};
@@ -27,8 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/wiki/{title}/delete", post(delete))
         .route("/wiki/{title}/restore", post(restore))
 }
-
-type TitlePath = Result<Path<String>, axum::extract::rejection::PathRejection>;
 
 /// The live page of a path, or 404.
 pub async fn live_page(state: &AppState, path: TitlePath) -> Result<PageView, AppError> {
@@ -260,12 +258,6 @@ async fn rename(
         }
         Err(CreatePageError::Db(err)) => Err(err.into()),
     }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct TokenForm {
-    csrf_token: String,
 }
 
 #[tracing::instrument(skip_all)]
