@@ -77,7 +77,7 @@ async fn register(
 
     let limit = state.settings.limits.register;
     let key = format!("register|{}", client(&ctx));
-    if let Some(retry_after) = throttle::blocked_for(&state.db.write, &key, limit).await? {
+    if let Some(retry_after) = throttle::blocked_for(&state.db.read, &key, limit).await? {
         return Err(AppError::TooManyAttempts { what: "registrations", retry_after });
     }
     throttle::hit(&state.db.write, &key, limit).await?;
@@ -175,7 +175,7 @@ async fn login(
     let pair_key = format!("login|{}|{account}", client(&ctx));
     let account_key = format!("login-account|{account}");
     for (key, limit) in [(&pair_key, limits.login), (&account_key, limits.account_login)] {
-        if let Some(retry_after) = throttle::blocked_for(&state.db.write, key, limit).await? {
+        if let Some(retry_after) = throttle::blocked_for(&state.db.read, key, limit).await? {
             tracing::warn!("login refused: too many failures");
             return Err(AppError::TooManyAttempts { what: "failed logins for this account", retry_after });
         }
