@@ -29,8 +29,11 @@ use crate::db::Db;
 use crate::migrations::Migrator;
 use crate::models::session::{self, DbSessionStore};
 
-/// Forms (register, login, create, …) may carry at most this much.
-pub const FORM_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Forms (register, login, create, …) may carry at most this much on the wire: 1 MiB of page
+/// text in any script, percent-encoded (up to three bytes per byte: CJK and emoji arrive as
+/// `%E4%B8%AD`…), plus the other fields. The content limit itself (1 MiB, 422) is checked on
+/// the decoded text.
+pub const FORM_BODY_LIMIT: usize = 3 * crate::domain::CONTENT_MAX_BYTES + 64 * 1024;
 /// Sessions end after this long without a request.
 pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(1);
 /// How often expired sessions are purged.
@@ -59,7 +62,7 @@ impl AppState {
         cookie_material.update(b"quire cookie key v1");
         cookie_material.update(secret);
         Self {
-            hasher: Hasher::new(settings.hash_concurrency),
+            hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
             csrf: CsrfKey::derive(secret),
             cookie_key: tower_cookies::Key::from(&cookie_material.finalize()),
             images: Arc::new(Semaphore::new(settings.hash_concurrency)),

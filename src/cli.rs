@@ -94,6 +94,12 @@ pub struct ServeArgs {
     /// Failed logins allowed per account from all addresses together, as COUNT/SECONDS.
     #[arg(long, env = "QUIRE_ACCOUNT_LOGIN_LIMIT", default_value = crate::config::DEFAULT_ACCOUNT_LOGIN_LIMIT, value_parser = Limit::parse)]
     pub account_login_limit: Limit,
+    /// Failed logins allowed per client address whatever the username, as COUNT/SECONDS.
+    #[arg(long, env = "QUIRE_ADDRESS_LOGIN_LIMIT", default_value = crate::config::DEFAULT_ADDRESS_LOGIN_LIMIT, value_parser = Limit::parse)]
+    pub address_login_limit: Limit,
+    /// Password checks allowed to wait for a hashing slot; past it, 503 with Retry-After.
+    #[arg(long, env = "QUIRE_HASH_QUEUE", default_value_t = crate::config::DEFAULT_HASH_QUEUE)]
+    pub hash_queue: usize,
     /// Registrations allowed per client address, as COUNT/SECONDS.
     #[arg(long, env = "QUIRE_REGISTER_LIMIT", default_value = crate::config::DEFAULT_REGISTER_LIMIT, value_parser = Limit::parse)]
     pub register_limit: Limit,
@@ -119,7 +125,9 @@ impl ServeArgs {
             limits: Some(crate::config::Limits {
                 login: self.login_limit,
                 account_login: self.account_login_limit,
+                address_login: self.address_login_limit,
                 register: self.register_limit,
+                hash_queue: self.hash_queue,
             }),
             ..self.state.raw()
         })
@@ -204,10 +212,13 @@ async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> any
             let password = read_password("Password: ")?;
             let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
                 .await??;
-            match user::create(&db.write, username.as_str(), &hash).await {
+            match user::create(&db.write, &username, &hash).await {
                 Ok(created) => println!("added {:?} (id {})", created.username, created.id),
                 Err(user::CreateUserError::UsernameTaken) => {
                     anyhow::bail!("the username {name:?} already exists")
+                }
+                Err(user::CreateUserError::LooksLikeAnother) => {
+                    anyhow::bail!("the username {name:?} looks too much like an existing member's name")
                 }
                 Err(user::CreateUserError::Db(err)) => return Err(err.into()),
             }

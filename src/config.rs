@@ -38,20 +38,27 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-/// Rate limits on what attackers repeat.
+/// Rate limits on what attackers repeat, and the bound on the password-hash queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Failed logins per account and client address.
+    /// Failed logins per account and client address (with exponential backoff past half of it).
     pub login: Limit,
-    /// Failed logins per account, from all addresses together.
+    /// Failed logins per account, from all addresses together; a browser that logged in to the
+    /// account before (the known-device cookie) is exempt.
     pub account_login: Limit,
+    /// Failed logins per client address, whatever the username.
+    pub address_login: Limit,
     /// Registrations per client address.
     pub register: Limit,
+    /// Password checks that may wait for a hashing slot; past it, 503 with `Retry-After`.
+    pub hash_queue: usize,
 }
 
 pub const DEFAULT_LOGIN_LIMIT: &str = "10/300";
 pub const DEFAULT_ACCOUNT_LOGIN_LIMIT: &str = "50/900";
+pub const DEFAULT_ADDRESS_LOGIN_LIMIT: &str = "100/900";
 pub const DEFAULT_REGISTER_LIMIT: &str = "50/3600";
+pub const DEFAULT_HASH_QUEUE: usize = 32;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -59,7 +66,9 @@ impl Default for Limits {
         Self {
             login: parse(DEFAULT_LOGIN_LIMIT),
             account_login: parse(DEFAULT_ACCOUNT_LOGIN_LIMIT),
+            address_login: parse(DEFAULT_ADDRESS_LOGIN_LIMIT),
             register: parse(DEFAULT_REGISTER_LIMIT),
+            hash_queue: DEFAULT_HASH_QUEUE,
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("too many attempts")]
     TooManyAttempts { what: &'static str, retry_after: u64 },
+    #[error("the password queue is full")]
+    Busy { retry_after: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -38,6 +40,15 @@ pub enum AppError {
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::Unexpected(err.into())
+    }
+}
+
+impl From<crate::auth::password::HashError> for AppError {
+    fn from(err: crate::auth::password::HashError) -> Self {
+        match err {
+            crate::auth::password::HashError::Busy { retry_after } => Self::Busy { retry_after },
+            crate::auth::password::HashError::Failed(err) => Self::Unexpected(err),
+        }
     }
 }
 
@@ -111,7 +122,8 @@ impl AppError {
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Too Large",
-                "The request is too large: forms take at most 2 MiB and uploads 6 MiB.".into(),
+                "The request is too large: forms take at most 1 MiB of text (about 3 MiB as sent) and uploads 6 MiB."
+                    .into(),
             ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -124,6 +136,13 @@ impl AppError {
                 format!(
                     "Too many {what} from here. Try again in {}.",
                     if *retry_after < 90 { format!("{retry_after} seconds") } else { format!("{} minutes", retry_after.div_ceil(60)) }
+                ),
+            ),
+            Self::Busy { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                format!(
+                    "Too many passwords are being checked right now. Nothing was done: try again in {retry_after} seconds."
                 ),
             ),
             Self::LoginRequired { .. } | Self::Unexpected(_) => (
@@ -161,7 +180,7 @@ impl IntoResponse for AppError {
         }
         let (status, title, message) = self.status_and_text();
         let mut response = error_page(status, title, &message);
-        if let Self::TooManyAttempts { retry_after, .. } = self {
+        if let Self::TooManyAttempts { retry_after, .. } | Self::Busy { retry_after } = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
         }
         response

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use sea_orm::{Database, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait};
 
 use crate::db::Db;
+use crate::domain::{PageTitle, TextError, Username};
 use crate::models::page::{self, NewPage};
 use crate::models::user;
 use crate::{render, uploads};
@@ -104,28 +105,12 @@ fn avatar_file(dir: &Path, name: &str) -> Option<PathBuf> {
     plain.then(|| dir.join(name))
 }
 
-/// Why a title cannot be imported as it is, if it cannot.
-fn title_problem(title: &str) -> Option<&'static str> {
-    let length = title.chars().count();
-    if title.trim().is_empty() {
-        Some("the title is empty")
-    } else if length > crate::domain::TITLE_MAX {
-        Some("the title is longer than 100 characters")
-    } else if title == "." || title == ".." {
-        Some("a page titled “.” or “..” cannot be opened by URL")
-    } else {
-        None
-    }
-}
-
-fn username_problem(username: &str) -> Option<&'static str> {
-    if username.trim().is_empty() {
-        Some("the username is empty")
-    } else if username.chars().count() > crate::domain::USERNAME_MAX {
-        Some("the username is longer than 50 characters")
-    } else {
-        None
-    }
+/// Why a title cannot be imported as it is, if it cannot: the rules of a title typed here.
+fn title_problem(title: &str) -> Option<String> {
+    PageTitle::parse(title).err().map(|err| match err {
+        TextError::DotSegment => "a page titled “.” or “..” cannot be opened by URL".to_owned(),
+        other => other.to_string(),
+    })
 }
 
 /// Imports everything from `source_db` (and avatar files from `uploads`) into `target`.
@@ -180,15 +165,24 @@ async fn import_rows(
     progress.start("users", users.len() as u64);
     for flask in &users {
         progress.advance();
-        if let Some(problem) = username_problem(&flask.username) {
-            report.skipped_users.push((flask.username.clone(), problem.into()));
-            continue;
-        }
+        // The rules of a name typed here, on the name byte for byte.
+        let username = match Username::parse_untrimmed(&flask.username) {
+            Ok(username) => username,
+            Err(err) => {
+                report.skipped_users.push((flask.username.clone(), err.to_string()));
+                continue;
+            }
+        };
         if user::find_by_username(&txn, &flask.username).await?.is_some() {
             report.skipped_users.push((flask.username.clone(), "the username is already present".into()));
             continue;
         }
-        let created = user::create(&txn, &flask.username, &flask.password_hash)
+        if let Some(twin) = user::find_by_key(&txn, &username.key()).await? {
+            let reason = format!("the username looks too much like the member {:?}", twin.username);
+            report.skipped_users.push((flask.username.clone(), reason));
+            continue;
+        }
+        let created = user::create(&txn, &username, &flask.password_hash)
             .await
             .with_context(|| format!("cannot import the user {:?}", flask.username))?;
         authors.insert(flask.id, created.id);
@@ -227,7 +221,7 @@ async fn import_rows(
     for flask in &pages {
         progress.advance();
         if let Some(problem) = title_problem(&flask.title) {
-            report.skipped_pages.push((flask.title.clone(), problem.into()));
+            report.skipped_pages.push((flask.title.clone(), problem));
             continue;
         }
         // Deleted pages count: their title is still taken, and restoring them must stay possible.

@@ -1,5 +1,7 @@
 //! Who is asking: password hashing, sessions and CSRF tokens.
 
+pub mod attempts;
 pub mod csrf;
+pub mod device;
 pub mod password;
 pub mod session;

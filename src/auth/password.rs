@@ -3,13 +3,15 @@
 //! Parameters are argon2-cffi's defaults (m = 64 MiB, t = 3, p = 4, 16-byte salt, 32-byte
 //! hash), so hashes from the seed's Python app verify here and the reverse. Each hash holds
 //! 64 MiB for ~100–200 ms of CPU: a semaphore sized to the cores lets a burst of logins queue
-//! instead of starving page views or exhausting memory.
+//! instead of starving page views or exhausting memory, and the queue itself is bounded: past
+//! `queue` waiting requests, [`HashError::Busy`] answers at once (a 503 with `Retry-After`)
+//! rather than letting a flood of logins with random names push a real one back by seconds.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::Password;
 
@@ -27,9 +29,27 @@ const MAX_M_COST_KIB: u32 = 4 * M_COST_KIB;
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=65536,t=3,p=4$iS/U7Vm1VfM2iu0fgLJu5g$5nceeQohYL43eCUgrXoWEt41RGkcZixBiers67yqy7E";
 
+/// Roughly what one hash costs on one core, for the `Retry-After` of a full queue.
+const HASH_MS: u64 = 250;
+
 #[derive(Clone, Debug)]
 pub struct Hasher {
+    /// One per hash that may run at once.
     permits: Arc<Semaphore>,
+    /// One per request that may hold or wait for a permit: the running ones and the queue.
+    places: Arc<Semaphore>,
+    concurrency: usize,
+    capacity: usize,
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every running and waiting place is taken: come back in `retry_after` seconds.
+    #[error("the password queue is full")]
+    Busy { retry_after: u64 },
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
 fn argon2() -> Argon2<'static> {
@@ -39,29 +59,51 @@ fn argon2() -> Argon2<'static> {
 }
 
 impl Hasher {
-    pub fn new(concurrency: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    /// `concurrency` hashes at once, and at most `queue` more requests waiting for one.
+    pub fn new(concurrency: usize, queue: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        let capacity = concurrency.saturating_add(queue);
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            places: Arc::new(Semaphore::new(capacity)),
+            concurrency,
+            capacity,
+        }
+    }
+
+    /// A place in the queue (or `Busy` at once), then a permit to run.
+    async fn turn(&self) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), HashError> {
+        // When full, every place is taken: the whole queue drains in about this long.
+        let place = self.places.clone().try_acquire_owned().map_err(|_| {
+            let ahead = u64::try_from(self.capacity).unwrap_or(u64::MAX);
+            let lanes = u64::try_from(self.concurrency).unwrap_or(1);
+            HashError::Busy { retry_after: (ahead.saturating_mul(HASH_MS) / lanes).div_ceil(1000).max(1) }
+        })?;
+        let permit = self.permits.clone().acquire_owned().await.context("the hasher is closed")?;
+        Ok((place, permit))
     }
 
     /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await.context("the hasher is closed")?;
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        let _turn = self.turn().await?;
         tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
             .context("the hashing task failed")?
+            .map_err(HashError::Failed)
     }
 
     /// Checks a password against a stored hash; `None` (an unknown user) is checked against a
     /// dummy hash so that it costs the same and answers the same.
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await.context("the hasher is closed")?;
-        tokio::task::spawn_blocking(move || {
+    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, HashError> {
+        let _turn = self.turn().await?;
+        let verified = tokio::task::spawn_blocking(move || {
             let known = stored.is_some();
             let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
             verify_blocking(&password, &hash) && known
         })
         .await
-        .context("the verifying task failed")
+        .context("the verifying task failed")?;
+        Ok(verified)
     }
 }
 
@@ -123,6 +165,25 @@ mod tests {
             assert!(verify_blocking(&Password::unchecked(v.password.clone()), &v.hash), "{}", v.password);
             assert!(!verify_blocking(&Password::unchecked(v.wrong), &v.hash));
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_instead_of_waiting() {
+        let hasher = Hasher::new(1, 1);
+        let running = hasher.turn().await.unwrap();
+        let waiting = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.turn().await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        while hasher.places.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.verify(Password::unchecked("x".into()), None).await;
+        assert!(matches!(refused, Err(HashError::Busy { retry_after: 1 })), "{refused:?}");
+        drop(running);
+        waiting.await.unwrap().unwrap();
+        assert!(hasher.turn().await.is_ok(), "places come back");
     }
 
     #[test]

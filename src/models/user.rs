@@ -4,6 +4,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
 
 use super::{is_unique_violation, now_ms};
+use crate::domain::Username;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -16,6 +17,10 @@ pub struct Model {
     pub avatar: Option<String>,
     pub is_admin: bool,
     pub created_at: i64,
+    /// [`crate::domain::username_key`] of the name, unique; NULL only for an old row that
+    /// looked like an older member's when the key was introduced.
+    #[sea_orm(unique)]
+    pub username_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -37,19 +42,23 @@ impl ActiveModelBehavior for ActiveModel {}
 pub enum CreateUserError {
     #[error("Username already exists!")]
     UsernameTaken,
+    #[error("This username looks too much like an existing member's name: choose another.")]
+    LooksLikeAnother,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
 
-/// Inserts a member; the unique index decides between two racing registrations.
-#[tracing::instrument(skip_all, fields(user.name = %username))]
+/// Inserts a member; the unique indexes (the name, and its confusable key) decide between two
+/// racing registrations.
+#[tracing::instrument(skip_all, fields(user.name = %username.as_str()))]
 pub async fn create<C: ConnectionTrait>(
     db: &C,
-    username: &str,
+    username: &Username,
     password_hash: &str,
 ) -> Result<Model, CreateUserError> {
     let user = ActiveModel {
-        username: Set(username.to_owned()),
+        username: Set(username.as_str().to_owned()),
+        username_key: Set(Some(username.key())),
         password_hash: Set(password_hash.to_owned()),
         avatar: Set(None),
         is_admin: Set(false),
@@ -58,9 +67,20 @@ pub async fn create<C: ConnectionTrait>(
     };
     match user.insert(db).await {
         Ok(user) => Ok(user),
-        Err(err) if is_unique_violation(&err) => Err(CreateUserError::UsernameTaken),
+        Err(err) if is_unique_violation(&err) => {
+            // Which index refused it: the exact name, or a look-alike's key.
+            match find_by_username(db, username.as_str()).await? {
+                Some(_) => Err(CreateUserError::UsernameTaken),
+                None => Err(CreateUserError::LooksLikeAnother),
+            }
+        }
         Err(err) => Err(err.into()),
     }
+}
+
+/// The member whose name has this confusable key (see [`crate::domain::username_key`]).
+pub async fn find_by_key<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find().filter(Column::UsernameKey.eq(key)).one(db).await
 }
 
 /// The member with exactly this username (case-sensitive on every backend).
@@ -77,20 +97,41 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<Model>, DbErr> {
     Entity::find().order_by_asc(Column::Username).all(db).await
 }
 
+/// How often [`set_avatar`] re-reads when other uploads keep landing in between; each retry
+/// means another upload succeeded, so this only bounds a livelock.
+const AVATAR_ATTEMPTS: usize = 16;
+
 /// Sets the avatar file name and returns the previous one, whose file the caller deletes.
+///
+/// The update is conditional on the value read just before (compare and swap), so of two
+/// racing uploads each replaces exactly the name the other stored: every replaced name is
+/// returned to exactly one caller, and no file is left without a row pointing at it.
 pub async fn set_avatar<C: ConnectionTrait>(
     db: &C,
     user_id: i32,
     avatar: &str,
 ) -> Result<Option<String>, DbErr> {
-    let previous: Option<Option<String>> =
-        Entity::find_by_id(user_id).select_only().column(Column::Avatar).into_tuple().one(db).await?;
-    Entity::update_many()
-        .col_expr(Column::Avatar, Expr::value(avatar))
-        .filter(Column::Id.eq(user_id))
-        .exec(db)
-        .await?;
-    Ok(previous.flatten())
+    for _ in 0..AVATAR_ATTEMPTS {
+        let Some(previous): Option<Option<String>> =
+            Entity::find_by_id(user_id).select_only().column(Column::Avatar).into_tuple().one(db).await?
+        else {
+            return Err(DbErr::RecordNotFound(format!("member {user_id}")));
+        };
+        let unchanged = match &previous {
+            Some(name) => Column::Avatar.eq(name.as_str()),
+            None => Column::Avatar.is_null(),
+        };
+        let updated = Entity::update_many()
+            .col_expr(Column::Avatar, Expr::value(avatar))
+            .filter(Column::Id.eq(user_id))
+            .filter(unchanged)
+            .exec(db)
+            .await?;
+        if updated.rows_affected == 1 {
+            return Ok(previous);
+        }
+    }
+    Err(DbErr::Custom("the avatar kept changing while it was being replaced".into()))
 }
 
 /// Replaces a member's password hash.

@@ -9,12 +9,13 @@ use serde::Deserialize;
 
 use super::render;
 use crate::app::AppState;
+use crate::auth::attempts::{self, LoginOutcome};
+use crate::auth::device::KnownDevice;
 use crate::auth::session::Ctx;
 use crate::domain::{Password, Username};
 use crate::error::AppError;
 use crate::extract::{Form, TokenForm};
 use crate::flash::Kind;
-use crate::models::throttle;
 use crate::models::user::{self, CreateUserError};
 use crate::templates::{FieldErrors, LoginPage, LogoutPage, RegisterPage};
 use crate::urls::safe_next;
@@ -75,22 +76,16 @@ async fn register(
         return register_again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &form.username, errors);
     };
 
-    let limit = state.settings.limits.register;
-    let key = format!("register|{}", client(&ctx));
-    if let Some(retry_after) = throttle::blocked_for(&state.db.read, &key, limit).await? {
-        return Err(AppError::TooManyAttempts { what: "registrations", retry_after });
-    }
-    throttle::hit(&state.db.write, &key, limit).await?;
-    let hash = state.hasher.hash(password).await?;
-    match user::create(&state.db.write, username.as_str(), &hash).await {
+    let hash = attempts::hash_for_registration(&state, &client(&ctx), password).await?;
+    match user::create(&state.db.write, &username, &hash).await {
         Ok(created) => {
             tracing::info!(user.id = created.id, "registered");
             super::wiki::promote_if_first(&state, created.id).await?;
             ctx.flash(Kind::Success, "Registration successful! Please log in.");
             Ok(Redirect::to("/login").into_response())
         }
-        Err(CreateUserError::UsernameTaken) => {
-            errors.username.push(CreateUserError::UsernameTaken.to_string());
+        Err(taken @ (CreateUserError::UsernameTaken | CreateUserError::LooksLikeAnother)) => {
+            errors.username.push(taken.to_string());
             register_again(&ctx, StatusCode::CONFLICT, username.as_str(), errors)
         }
         Err(CreateUserError::Db(err)) => Err(err.into()),
@@ -168,40 +163,19 @@ async fn login(
         return login_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
     }
 
-    // Failures are counted per account and address, and per account from everywhere; a
-    // blocked attempt is refused before any password work and is not counted again.
-    let limits = state.settings.limits;
-    let account = form.username.trim().to_owned();
-    let pair_key = format!("login|{}|{account}", client(&ctx));
-    let account_key = format!("login-account|{account}");
-    for (key, limit) in [(&pair_key, limits.login), (&account_key, limits.account_login)] {
-        if let Some(retry_after) = throttle::blocked_for(&state.db.read, key, limit).await? {
-            tracing::warn!("login refused: too many failures");
-            return Err(AppError::TooManyAttempts { what: "failed logins for this account", retry_after });
-        }
-    }
-
-    // Exact first (names brought from the Flask wiki are kept byte for byte), then trimmed.
-    let mut found = user::find_by_username(&state.db.read, &form.username).await?;
-    if found.is_none() && form.username.trim() != form.username {
-        found = user::find_by_username(&state.db.read, form.username.trim()).await?;
-    }
-    let stored = found.as_ref().map(|user| user.password_hash.clone());
-    let verified = state.hasher.verify(Password::unchecked(form.password), stored).await?;
-
-    match found {
-        Some(user) if verified => {
-            throttle::clear(&state.db.write, &pair_key).await?;
+    let device = KnownDevice::read(&ctx.cookies, &state.cookie_key);
+    let password = Password::unchecked(form.password);
+    match attempts::log_in(&state, &client(&ctx), &form.username, password, &device).await? {
+        LoginOutcome::Verified(user) => {
             ctx.log_in(user.id).await?;
             tracing::info!(user.id = user.id, "logged in");
+            device.remember(&ctx.cookies, &state.cookie_key, state.settings.secure_cookies, &user);
             ctx.flash(Kind::Success, "Login successful!");
             Ok(Redirect::to(safe_next(Some(&next).filter(|n| !n.is_empty()).map(String::as_str)))
                 .into_response())
         }
-        _ => {
+        LoginOutcome::Failed => {
             tracing::info!("failed login");
-            throttle::hit(&state.db.write, &pair_key, limits.login).await?;
-            throttle::hit(&state.db.write, &account_key, limits.account_login).await?;
             errors.form.push(INVALID_LOGIN.into());
             login_page(&ctx, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
         }

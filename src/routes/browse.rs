@@ -140,6 +140,17 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
+/// `text` with every character XML 1.0 does not allow (controls but tab and line breaks,
+/// surrogates, U+FFFE, U+FFFF) replaced by U+FFFD: old rows stored before the text rules, or
+/// brought in by an import, cannot make the feed invalid for everyone.
+fn xml_text(text: String) -> String {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+    if text.chars().all(allowed) {
+        return text;
+    }
+    text.chars().map(|c| if allowed(c) { c } else { char::REPLACEMENT_CHARACTER }).collect()
+}
+
 async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
     let entries = revision::recent(&state.db.read, 0, CHANGES_PER_PAGE).await?;
     let updated = entries.first().map_or_else(|| rfc3339(0), |e| rfc3339(e.created_at));
@@ -157,9 +168,9 @@ async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
                     id: href.clone(),
                     href,
                     updated: rfc3339(entry.created_at),
-                    author: entry.author.unwrap_or_else(|| "unknown".into()),
-                    summary: entry.summary,
-                    title: entry.title,
+                    author: xml_text(entry.author.unwrap_or_else(|| "unknown".into())),
+                    summary: xml_text(entry.summary),
+                    title: xml_text(entry.title),
                 }
             })
             .collect(),
@@ -193,4 +204,18 @@ async fn member(
             contributions: changes(contributions),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_text;
+
+    #[test]
+    fn characters_xml_does_not_allow_are_replaced() {
+        assert_eq!(xml_text("plain – 日本 🚀\ttab".into()), "plain – 日本 🚀\ttab");
+        assert_eq!(xml_text("a\u{1}b\u{FFFF}c\u{FFFE}\u{1B}".into()), "a\u{FFFD}b\u{FFFD}c\u{FFFD}\u{FFFD}");
+        assert_eq!(xml_text("\u{0}".into()), "\u{FFFD}");
+        // Noncharacters outside the BMP and U+FDD0 are allowed by XML 1.0: kept.
+        assert_eq!(xml_text("\u{1FFFF}\u{FDD0}".into()), "\u{1FFFF}\u{FDD0}");
+    }
 }

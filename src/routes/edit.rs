@@ -12,7 +12,7 @@ use super::render;
 use super::wiki::{live_page, page_path};
 use crate::app::AppState;
 use crate::auth::session::Ctx;
-use crate::domain::check_content;
+use crate::domain::{SUMMARY_MAX, Summary, check_content};
 use crate::error::AppError;
 use crate::extract::{Form, TitlePath, TokenForm};
 use crate::flash::Kind;
@@ -24,7 +24,6 @@ use crate::{diff, render as content, urls};
 /// A save is retried (merging again) this often when other saves keep landing in between; each
 /// retry means another writer made progress, so this is only a bound against livelock.
 const SAVE_ATTEMPTS: usize = 32;
-const SUMMARY_MAX: usize = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -104,11 +103,14 @@ async fn save(
     let author_id = ctx.require_user(&page_path(&view.page.title, "/edit"))?.id;
     ctx.check_csrf(&form.csrf_token)?;
 
-    let summary: String = form.summary.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut errors = FieldErrors::default();
-    if summary.chars().count() > SUMMARY_MAX {
-        errors.summary.push("The summary must be at most 200 characters long.".into());
-    }
+    let summary = match Summary::parse(&form.summary) {
+        Ok(summary) => summary.as_str().to_owned(),
+        Err(e) => {
+            errors.summary.push(e.into());
+            form.summary.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
     if let Err(e) = check_content(&form.content) {
         errors.content.push(e.into());
     }

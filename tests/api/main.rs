@@ -8,6 +8,7 @@ mod hostile;
 mod accounts;
 mod cli;
 mod csrf;
+mod limits;
 mod pages;
 mod profile;
 mod search;
@@ -26,6 +27,7 @@ fn main() {
         ("cli", cli::tests()),
         ("csrf", csrf::tests()),
         ("hostile", hostile::tests()),
+        ("limits", limits::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
         ("security", security::tests()),

@@ -259,9 +259,9 @@ async fn invalid_utf8_in_a_path_is_a_400(backend: Backend) {
     }
 }
 
-async fn a_form_body_over_2_mib_is_refused_with_413(backend: Backend) {
+async fn a_form_body_over_the_wire_limit_is_refused_with_413(backend: Backend) {
     let app = spawn_app(backend).await;
-    let big = "u".repeat(2 * 1024 * 1024 + 1024);
+    let big = "u".repeat(quire::app::FORM_BODY_LIMIT + 1024);
     let token = app.browser.csrf("/register").await;
     let response = app
         .browser
@@ -724,7 +724,7 @@ crate::tests![
     an_unknown_route_is_a_styled_404_page,
     invalid_utf8_in_a_form_body_is_a_400_and_stores_nothing,
     invalid_utf8_in_a_path_is_a_400,
-    a_form_body_over_2_mib_is_refused_with_413,
+    a_form_body_over_the_wire_limit_is_refused_with_413,
     fields_over_their_limits_are_refused_with_a_message,
     sql_injection_strings_are_just_usernames,
     sql_injection_strings_are_just_titles,

@@ -12,6 +12,7 @@ fn limits(login: &str, account: &str, register: &str) -> Option<Limits> {
         login: Limit::parse(login).unwrap(),
         account_login: Limit::parse(account).unwrap(),
         register: Limit::parse(register).unwrap(),
+        ..Limits::default()
     })
 }
 

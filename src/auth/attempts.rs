@@ -1,0 +1,143 @@
+//! Login and registration attempts, counted against every limit *before* the password work.
+//!
+//! Each counter is taken in one atomic statement ([`throttle::take`]), so N parallel attempts
+//! let exactly the allowed number reach Argon2. A login counts against:
+//! - its (account, address) pair: `--login-limit`, with exponential backoff past half of it;
+//! - its address, whatever the username (unknown ones included): `--address-login-limit`;
+//! - its account from everywhere: `--account-login-limit`, unless this browser holds the
+//!   known-device cookie of that account ([`KnownDevice`]) — the owner is never locked out by
+//!   strangers' guesses.
+//!
+//! A login that succeeds clears its pair and gives back what it took from the others; an
+//! attempt the hash queue refuses (503) gives everything back: only failures count.
+
+use crate::app::AppState;
+use crate::auth::device::KnownDevice;
+use crate::domain::Password;
+use crate::error::AppError;
+use crate::models::throttle::{self, Limit, Ticket, Verdict};
+use crate::models::user;
+
+/// What the password check decided.
+pub enum LoginOutcome {
+    Verified(user::Model),
+    Failed,
+}
+
+/// The counters one login attempt touches, with the message of each.
+struct Counted {
+    key: String,
+    limit: Limit,
+    what: &'static str,
+    ticket: Option<Ticket>,
+}
+
+fn counter(key: String, limit: Limit, what: &'static str) -> Counted {
+    Counted { key, limit, what, ticket: None }
+}
+
+/// Takes every counter in order; on the first refusal, gives back the ones already taken.
+async fn take_all(state: &AppState, counters: &mut [Counted]) -> Result<(), AppError> {
+    for i in 0..counters.len() {
+        match throttle::take(&state.db.write, &counters[i].key, counters[i].limit).await? {
+            Verdict::Admitted(ticket) => counters[i].ticket = Some(ticket),
+            Verdict::Refused { retry_after } => {
+                give_back(state, &mut counters[..i]).await?;
+                return Err(AppError::TooManyAttempts { what: counters[i].what, retry_after });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn give_back(state: &AppState, counters: &mut [Counted]) -> Result<(), AppError> {
+    for counted in counters {
+        if let Some(ticket) = counted.ticket.take() {
+            throttle::refund(&state.db.write, &ticket).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a login: limits first, then the password (an unknown name against the dummy hash,
+/// at the same cost). `client` is the address limits are kept for.
+#[tracing::instrument(skip_all)]
+pub async fn log_in(
+    state: &AppState,
+    client: &str,
+    typed_username: &str,
+    password: Password,
+    device: &KnownDevice,
+) -> Result<LoginOutcome, AppError> {
+    // Exact first (names brought from the Flask wiki are kept byte for byte), then trimmed.
+    let mut found = user::find_by_username(&state.db.read, typed_username).await?;
+    let account = typed_username.trim();
+    if found.is_none() && account != typed_username {
+        found = user::find_by_username(&state.db.read, account).await?;
+    }
+
+    let limits = state.settings.limits;
+    let mut counters = vec![
+        counter(format!("login|{client}|{account}"), limits.login, "failed logins for this account"),
+        counter(format!("login-address|{client}"), limits.address_login, "failed logins"),
+    ];
+    let known = found.as_ref().is_some_and(|member| device.knows(member));
+    if !known {
+        counters.push(counter(
+            format!("login-account|{account}"),
+            limits.account_login,
+            "failed logins for this account",
+        ));
+    }
+    if let Err(refused) = take_all(state, &mut counters).await {
+        tracing::warn!(known_device = known, "login refused: too many failures");
+        return Err(refused);
+    }
+
+    let stored = found.as_ref().map(|member| member.password_hash.clone());
+    let verified = match state.hasher.verify(password, stored).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            give_back(state, &mut counters).await?;
+            return Err(err.into());
+        }
+    };
+
+    let (pair, others) = counters.split_at_mut(1);
+    match found {
+        Some(member) if verified => {
+            throttle::clear(&state.db.write, &pair[0].key).await?;
+            give_back(state, others).await?;
+            Ok(LoginOutcome::Verified(member))
+        }
+        _ => {
+            // The pair's count now holds this failure: past half the limit, each failure
+            // makes the next attempt from here wait twice as long.
+            if let Some(ticket) = &pair[0].ticket {
+                let free = i64::from(limits.login.max.div_ceil(2));
+                let delay = throttle::backoff_secs(ticket.hits, free, limits.login);
+                throttle::back_off(&state.db.write, ticket, delay).await?;
+            }
+            Ok(LoginOutcome::Failed)
+        }
+    }
+}
+
+/// Hashes the password of a new account, counted against `--register-limit` first.
+#[tracing::instrument(skip_all)]
+pub async fn hash_for_registration(
+    state: &AppState,
+    client: &str,
+    password: Password,
+) -> Result<String, AppError> {
+    let mut counters =
+        [counter(format!("register|{client}"), state.settings.limits.register, "registrations")];
+    take_all(state, &mut counters).await?;
+    match state.hasher.hash(password).await {
+        Ok(hash) => Ok(hash),
+        Err(err) => {
+            give_back(state, &mut counters).await?;
+            Err(err.into())
+        }
+    }
+}
