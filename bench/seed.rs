@@ -169,7 +169,8 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let mut ids = Vec::with_capacity(users);
     for i in 0..users {
-        ids.push(user::create(&db.write, &format!("bench{i:04}"), &hash).await?.id);
+        let name = quire::domain::Username::parse(&format!("bench{i:04}")).map_err(anyhow::Error::from)?;
+        ids.push(user::create(&db.write, &name, &hash).await?.id);
     }
 
     let mut rng = Rng(0x05EE_D0F9_017E);

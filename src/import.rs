@@ -119,7 +119,7 @@ pub async fn import_flask(
     avatar_dir: &Path,
     source_db: &Path,
     uploads: &Path,
-    progress: &dyn Progress,
+    progress: &(dyn Progress + Sync),
 ) -> anyhow::Result<Report> {
     let source = open_source(source_db).await?;
     let users = FlaskUser::find_by_statement(Statement::from_string(
@@ -154,7 +154,7 @@ async fn import_rows(
     uploads_dir: &Path,
     users: Vec<FlaskUser>,
     pages: Vec<FlaskPage>,
-    progress: &dyn Progress,
+    progress: &(dyn Progress + Sync),
     written: &mut Vec<String>,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();

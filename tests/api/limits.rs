@@ -290,6 +290,59 @@ async fn old_rows_that_look_alike_are_kept_when_the_key_arrives(backend: Backend
     assert_eq!(app.user_count().await, 4);
 }
 
+async fn the_flask_import_applies_the_same_rules_and_reports_what_it_skips(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Database};
+    let app = spawn_app(backend).await;
+    app.browser.register("admin", PASSWORD).await;
+    // The seed's database, with look-alikes and hidden characters added to a copy.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flask");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("database.db");
+    std::fs::copy(fixture.join("database.db"), &source).unwrap();
+    let flask = Database::connect(format!("sqlite://{}?mode=rw", source.display())).await.unwrap();
+    let added = ["\u{430}dmin", "ad\u{200B}min", "\u{FF21}dmin", "b\u{43E}b", "bob", "Ti\u{202E}tle"];
+    for (i, name) in added.iter().enumerate() {
+        let insert = sea_orm::sea_query::Query::insert()
+            .into_table(sea_orm::sea_query::Alias::new("users"))
+            .columns(["id", "username", "password_hash"].map(sea_orm::sea_query::Alias::new))
+            .values_panic([(1000 + i as i64).into(), (*name).into(), "$argon2id$x".into()])
+            .to_owned();
+        flask.execute(&insert).await.unwrap();
+    }
+    flask.close().await.unwrap();
+
+    let report = quire::import::import_flask(
+        &app.state.db,
+        &app.avatar_dir(),
+        &source,
+        &fixture.join("uploads/avatars"),
+        &quire::import::Quiet,
+    )
+    .await
+    .unwrap();
+    let reason = |name: &str| {
+        report.skipped_users.iter().find(|(n, _)| n == name).map(|(_, r)| r.clone()).unwrap_or_default()
+    };
+    assert!(reason("\u{430}dmin").contains("looks too much like the member \"admin\""), "{report:?}");
+    assert!(reason("ad\u{200B}min").contains("must not contain invisible characters"), "{report:?}");
+    assert!(reason("\u{FF21}dmin").contains("compatibility forms"), "{report:?}");
+    assert!(reason("Ti\u{202E}tle").contains("bidirectional"), "{report:?}");
+    // Two look-alikes inside the source: the first comes in, the second is reported.
+    assert!(reason("bob").contains("looks too much like the member \"b\u{43E}b\""), "{report:?}");
+    assert_eq!(report.skipped_users.len(), 5, "{report:?}");
+    // The seed's own members all came in, `Alice` and `alice` as two.
+    assert_eq!(report.users_imported, 14 + 1);
+    let summary = report.summary();
+    assert!(summary.contains("users:   15 imported, 5 skipped"), "{summary}");
+    for name in ["Alice", "alice", "b\u{43E}b"] {
+        assert!(
+            quire::models::user::find_by_username(&app.state.db.read, name).await.unwrap().is_some(),
+            "{name}"
+        );
+    }
+    assert_eq!(app.user_count().await, 1 + 15);
+}
+
 async fn titles_and_summaries_refuse_what_does_not_stay_text(backend: Backend) {
     let app = spawn_app(backend).await;
     app.member("writer").await;
@@ -431,6 +484,7 @@ crate::tests![
     failures_past_half_the_limit_back_off_exponentially,
     look_alikes_of_a_member_cannot_register_beside_them,
     old_rows_that_look_alike_are_kept_when_the_key_arrives,
+    the_flask_import_applies_the_same_rules_and_reports_what_it_skips,
     titles_and_summaries_refuse_what_does_not_stay_text,
     the_feed_is_valid_xml_whatever_old_rows_hold,
     parallel_avatar_uploads_leave_exactly_one_file,
