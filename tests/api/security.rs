@@ -166,7 +166,7 @@ async fn every_response_carries_the_security_headers(backend: Backend) {
 
     // A 413.
     let token = visitor.csrf("/register").await;
-    let big = "x".repeat(3 * 1024 * 1024);
+    let big = "x".repeat(quire::app::FORM_BODY_LIMIT + 1);
     let response = visitor.post_form("/register", &[("username", &big), ("csrf_token", &token)]).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_security_headers("a 413", response.headers());
