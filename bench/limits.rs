@@ -40,7 +40,12 @@ impl Client {
         Ok(html[at..at + html[at..].find('"').context("no CSRF token end")?].to_owned())
     }
 
-    async fn post(&self, path: &str, token: &str, form: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
+    async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<reqwest::Response> {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         fields.push(("csrf_token", token));
         Ok(self.http.post(format!("{}{path}", self.base)).form(&fields).send().await?)
@@ -59,7 +64,11 @@ impl Client {
 }
 
 /// Statuses of `forms` posted at once to `path` by `client` (one token fetched first).
-async fn burst(client: &Client, path: &str, forms: Vec<Vec<(String, String)>>) -> anyhow::Result<Vec<StatusCode>> {
+async fn burst(
+    client: &Client,
+    path: &str,
+    forms: Vec<Vec<(String, String)>>,
+) -> anyhow::Result<Vec<StatusCode>> {
     let token = client.token(path).await?;
     let start = Arc::new(tokio::sync::Barrier::new(forms.len()));
     let mut tasks = Vec::new();
@@ -144,7 +153,8 @@ async fn main() -> anyhow::Result<()> {
     let flood = tokio::spawn(async move { burst(&flooder, "/login", forms).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let real_started = Instant::now();
-    let real = member.post("/login", &member_token, &[("username", "target"), ("password", PASSWORD)]).await?;
+    let real =
+        member.post("/login", &member_token, &[("username", "target"), ("password", PASSWORD)]).await?;
     let real_time = real_started.elapsed();
     let statuses = flood.await??;
     println!(
@@ -218,13 +228,20 @@ async fn main() -> anyhow::Result<()> {
         Ok(_) => "valid XML".to_owned(),
         Err(err) => format!("invalid XML ({err})"),
     };
-    println!("feed: summary with U+0007 → {}, title with U+FFFF → {}, /recent.atom → {verdict}", edit.as_u16(), title.as_u16());
+    println!(
+        "feed: summary with U+0007 → {}, title with U+FFFF → {}, /recent.atom → {verdict}",
+        edit.as_u16(),
+        title.as_u16()
+    );
 
     // 7. A mebibyte of Chinese and of emoji.
-    for (label, content) in [("Chinese", "中".repeat(1024 * 1024 / 3)), ("emoji", "😀".repeat(1024 * 1024 / 4))] {
+    for (label, content) in
+        [("Chinese", "中".repeat(1024 * 1024 / 3)), ("emoji", "😀".repeat(1024 * 1024 / 4))]
+    {
         let token = owner.token("/create").await?;
         let started = Instant::now();
-        let status = owner.post("/create", &token, &[("title", label), ("content", &content)]).await?.status();
+        let status =
+            owner.post("/create", &token, &[("title", label), ("content", &content)]).await?.status();
         println!(
             "1 MiB of {label} ({} bytes, {} on the wire): {} in {:.2} s",
             content.len(),
@@ -244,7 +261,9 @@ async fn main() -> anyhow::Result<()> {
             let form = reqwest::multipart::Form::new()
                 .text("csrf_token", token)
                 .part("avatar", reqwest::multipart::Part::bytes(bytes).file_name("me.png"));
-            anyhow::Ok(owner.http.post(format!("{}/profile", owner.base)).multipart(form).send().await?.status())
+            anyhow::Ok(
+                owner.http.post(format!("{}/profile", owner.base)).multipart(form).send().await?.status(),
+            )
         }));
     }
     let mut statuses = Vec::new();
@@ -252,6 +271,9 @@ async fn main() -> anyhow::Result<()> {
         statuses.push(task.await??);
     }
     let files = std::fs::read_dir(avatar_dir)?.count();
-    println!("avatar race: 8 parallel uploads → {}; files left in the avatar dir: {files} (1 is right)", tally(&statuses));
+    println!(
+        "avatar race: 8 parallel uploads → {}; files left in the avatar dir: {files} (1 is right)",
+        tally(&statuses)
+    );
     Ok(())
 }
