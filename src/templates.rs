@@ -361,7 +361,8 @@ pub struct InviteRow {
     pub uses_left: i32,
     pub expires: String,
     pub status: &'static str,
-    pub active: bool,
+    /// Not yet revoked (expired and used-up ones may still be revoked, to say so).
+    pub revocable: bool,
 }
 
 #[derive(Template)]

@@ -65,7 +65,8 @@ pub async fn set<C: ConnectionTrait>(
         )
         .exec_without_returning(db)
         .await?;
-    audit::record(db, actor, audit::Action::Setting, key.as_str(), &format!("{} → {value}", old)).await?;
+    let details = format!("{}: {old} → {value}", key.as_str());
+    audit::record(db, actor, audit::Action::Setting, key.as_str(), &details).await?;
     Ok(true)
 }
 

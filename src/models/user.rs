@@ -329,7 +329,7 @@ pub async fn change_by<C: TransactionTrait>(
     let txn = db.begin().await?;
     let before = apply_change(&txn, username, change).await?;
     let (action, details) = match change {
-        AdminChange::Role(role) => (Action::Role, format!("{} → {role}", before.role())),
+        AdminChange::Role(role) => (Action::Role, format!("{}: {} → {role}", before.username, before.role())),
         AdminChange::Block => (Action::Block, String::new()),
         AdminChange::Unblock => (Action::Unblock, String::new()),
         AdminChange::Delete => (Action::UserDelete, format!("was {}", before.role())),

@@ -247,7 +247,7 @@ async fn invites_page(
             uses_left: listed.invite.uses_left,
             expires: format_time(listed.invite.expires_at),
             status: listed.invite.status(now).as_str(),
-            active: listed.invite.status(now) == invite::Status::Active,
+            revocable: listed.invite.revoked_at.is_none(),
         })
         .collect();
     render(
