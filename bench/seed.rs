@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     let mut ids = Vec::with_capacity(users);
     for i in 0..users {
         let name = quire::domain::Username::parse(&format!("bench{i:04}")).map_err(anyhow::Error::from)?;
-        ids.push(user::create(&db.write, &name, &hash).await?.id);
+        ids.push(user::create(&db.write, &name, &hash, quire::access::Role::Editor).await?.id);
     }
 
     let mut rng = Rng(0x05EE_D0F9_017E);

@@ -182,7 +182,7 @@ async fn import_rows(
             report.skipped_users.push((flask.username.clone(), reason));
             continue;
         }
-        let created = user::create(&txn, &username, &flask.password_hash)
+        let created = user::create(&txn, &username, &flask.password_hash, crate::access::Role::Editor)
             .await
             .with_context(|| format!("cannot import the user {:?}", flask.username))?;
         authors.insert(flask.id, created.id);

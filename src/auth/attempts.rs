@@ -21,6 +21,8 @@ use crate::models::user;
 /// What the password check decided.
 pub enum LoginOutcome {
     Verified(user::Model),
+    /// The right password for a blocked account: it counts as a failure.
+    Blocked(user::Model),
     Failed,
 }
 
@@ -105,12 +107,12 @@ pub async fn log_in(
 
     let (pair, others) = counters.split_at_mut(1);
     match found {
-        Some(member) if verified => {
+        Some(member) if verified && !member.is_blocked() => {
             throttle::clear(&state.db.write, &pair[0].key).await?;
             give_back(state, others).await?;
             Ok(LoginOutcome::Verified(member))
         }
-        _ => {
+        found => {
             // The pair's count now holds this failure: past half the limit, each failure
             // makes the next attempt from here wait twice as long.
             if let Some(ticket) = &pair[0].ticket {
@@ -118,7 +120,10 @@ pub async fn log_in(
                 let delay = throttle::backoff_secs(ticket.hits, free, limits.login);
                 throttle::back_off(&state.db.write, ticket, delay).await?;
             }
-            Ok(LoginOutcome::Failed)
+            Ok(match found {
+                Some(member) if verified => LoginOutcome::Blocked(member),
+                _ => LoginOutcome::Failed,
+            })
         }
     }
 }

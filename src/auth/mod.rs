@@ -3,5 +3,6 @@
 pub mod attempts;
 pub mod csrf;
 pub mod device;
+pub mod forms;
 pub mod password;
 pub mod session;

@@ -1,35 +1,36 @@
 //! Accounts: register, log in, log out.
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::render;
+use tower_sessions::Session;
+
+use super::{Routes, render};
+use crate::access::Registration;
 use crate::app::AppState;
 use crate::auth::attempts::{self, LoginOutcome};
 use crate::auth::device::KnownDevice;
-use crate::auth::session::Ctx;
+use crate::auth::forms::CsrfForm;
+use crate::auth::session::{self, Viewer};
 use crate::domain::{Password, Username};
 use crate::error::AppError;
-use crate::extract::{Form, TokenForm};
-use crate::flash::Kind;
-use crate::models::user::{self, CreateUserError};
+use crate::extract::{ClientIp, TokenForm};
+use crate::flash::{Flash, Kind};
+use crate::models::invite;
+use crate::models::setting;
+use crate::models::user::{self, CreateUserError, RegisterError};
+use crate::shell::Shell;
 use crate::templates::{FieldErrors, LoginPage, LogoutPage, RegisterPage};
 use crate::urls::safe_next;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", get(register_form).post(register))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", get(logout_page).post(logout))
-}
-
-/// The client address rate limits are kept for.
-fn client(ctx: &Ctx) -> String {
-    ctx.client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/register", get(register_form).post(register))
+        .post("/login", get(login_form).post(login))
+        .post("/logout", get(logout_page).post(logout))
 }
 
 /// What a form gives back to its page: the input, never longer than a field could be.
@@ -43,16 +44,47 @@ struct RegisterForm {
     username: String,
     password: String,
     confirm_password: String,
-    csrf_token: String,
+    /// The invitation token, when the visitor came by an invitation link.
+    invite: String,
 }
 
-async fn register_form(ctx: Ctx) -> Result<Response, AppError> {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RegisterQuery {
+    invite: String,
+}
+
+/// Whether this visitor may register now: with a valid invitation always, without one only
+/// while registration is open. A refusal says why.
+async fn may_register(state: &AppState, invite: &str) -> Result<(), AppError> {
+    if !invite.trim().is_empty() {
+        return match invite::check(&state.db.read, invite).await? {
+            Ok(_) => Ok(()),
+            Err(problem) => Err(AppError::Forbidden(problem.message())),
+        };
+    }
+    match setting::load(&state.db.read).await?.registration {
+        Registration::Open => Ok(()),
+        Registration::Invite => Err(AppError::Forbidden("Registration is by invitation only.")),
+        Registration::Closed => Err(AppError::Forbidden("Registration is closed.")),
+    }
+}
+
+async fn register_form(
+    shell: Shell,
+    State(state): State<AppState>,
+    query: Result<Query<RegisterQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let invite = query.map(|Query(q)| q.invite).unwrap_or_default();
+    let invite: String = invite.trim().chars().take(100).collect();
+    may_register(&state, &invite).await?;
     render(
         StatusCode::OK,
         RegisterPage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             username: String::new(),
+            invite,
             errors: FieldErrors::default(),
         },
     )
@@ -60,11 +92,13 @@ async fn register_form(ctx: Ctx) -> Result<Response, AppError> {
 
 #[tracing::instrument(skip_all)]
 async fn register(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
-    Form(form): Form<RegisterForm>,
+    client: ClientIp,
+    CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> Result<Response, AppError> {
-    ctx.check_csrf(&form.csrf_token)?;
+    let invite = form.invite.trim().to_owned();
+    may_register(&state, &invite).await?;
     let mut errors = FieldErrors::default();
     let username = Username::parse(&form.username).map_err(|e| errors.username.push(e.into())).ok();
     if form.confirm_password != form.password {
@@ -73,34 +107,44 @@ async fn register(
     let password = Password::parse(form.password).map_err(|e| errors.password.push(e.into())).ok();
 
     let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
-        return register_again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &form.username, errors);
+        return register_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &invite, errors);
     };
 
-    let hash = attempts::hash_for_registration(&state, &client(&ctx), password).await?;
-    match user::create(&state.db.write, &username, &hash).await {
+    let hash = attempts::hash_for_registration(&state, &client.key(), password).await?;
+    let invitation = (!invite.is_empty()).then_some(invite.as_str());
+    match user::register(&state.db.write, &username, &hash, invitation).await {
         Ok(created) => {
-            tracing::info!(user.id = created.id, "registered");
-            super::wiki::promote_if_first(&state, created.id).await?;
-            ctx.flash(Kind::Success, "Registration successful! Please log in.");
+            tracing::info!(user.id = created.id, user.role = %created.role, "registered");
+            shell.flash(Kind::Success, "Registration successful! Please log in.");
             Ok(Redirect::to("/login").into_response())
         }
-        Err(taken @ (CreateUserError::UsernameTaken | CreateUserError::LooksLikeAnother)) => {
+        Err(RegisterError::Invite(problem)) => Err(AppError::Forbidden(problem.message())),
+        Err(RegisterError::Create(
+            taken @ (CreateUserError::UsernameTaken | CreateUserError::LooksLikeAnother),
+        )) => {
             errors.username.push(taken.to_string());
-            register_again(&ctx, StatusCode::CONFLICT, username.as_str(), errors)
+            register_again(&shell, StatusCode::CONFLICT, username.as_str(), &invite, errors)
         }
-        Err(CreateUserError::Db(err)) => Err(err.into()),
+        Err(RegisterError::Create(CreateUserError::Db(err))) => Err(err.into()),
     }
 }
 
 fn register_again(
-    ctx: &Ctx,
+    shell: &Shell,
     status: StatusCode,
     username: &str,
+    invite: &str,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
     render(
         status,
-        RegisterPage { csrf_token: ctx.csrf_token(), layout: ctx.layout(), username: echo(username), errors },
+        RegisterPage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            username: echo(username),
+            invite: invite.chars().take(100).collect(),
+            errors,
+        },
     )
 }
 
@@ -109,7 +153,6 @@ fn register_again(
 struct LoginForm {
     username: String,
     password: String,
-    csrf_token: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -123,21 +166,24 @@ fn next_of(query: Result<Query<NextQuery>, axum::extract::rejection::QueryReject
 }
 
 async fn login_form(
-    ctx: Ctx,
+    shell: Shell,
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    login_page(&ctx, StatusCode::OK, String::new(), next_of(query), FieldErrors::default())
+    login_page(&shell, StatusCode::OK, String::new(), next_of(query), FieldErrors::default())
 }
 
 fn login_page(
-    ctx: &Ctx,
+    shell: &Shell,
     status: StatusCode,
     username: String,
     next: String,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
     let next = if next == "/" { String::new() } else { next };
-    render(status, LoginPage { csrf_token: ctx.csrf_token(), layout: ctx.layout(), username, next, errors })
+    render(
+        status,
+        LoginPage { csrf_token: shell.csrf_token(), layout: shell.layout(), username, next, errors },
+    )
 }
 
 /// The one message for an unknown user and a wrong password alike.
@@ -145,12 +191,14 @@ const INVALID_LOGIN: &str = "Invalid username or password.";
 
 #[tracing::instrument(skip_all)]
 async fn login(
-    ctx: Ctx,
+    shell: Shell,
+    session: Session,
+    cookies: tower_cookies::Cookies,
     State(state): State<AppState>,
+    client: ClientIp,
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
-    Form(form): Form<LoginForm>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    ctx.check_csrf(&form.csrf_token)?;
     let next = next_of(query);
     let mut errors = FieldErrors::default();
     if form.username.trim().is_empty() {
@@ -160,37 +208,48 @@ async fn login(
         errors.password.push("Password is required.".into());
     }
     if !errors.is_empty() {
-        return login_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
+        return login_page(&shell, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
     }
 
-    let device = KnownDevice::read(&ctx.cookies, &state.cookie_key);
+    let device = KnownDevice::read(&cookies, &state.cookie_key);
     let password = Password::unchecked(form.password);
-    match attempts::log_in(&state, &client(&ctx), &form.username, password, &device).await? {
+    match attempts::log_in(&state, &client.key(), &form.username, password, &device).await? {
+        // The right password for a blocked account: refused, and counted like any failure.
+        LoginOutcome::Blocked(user) => {
+            tracing::info!(user.id = user.id, "login refused: the account is blocked");
+            errors.form.push("This account is blocked.".into());
+            login_page(&shell, StatusCode::FORBIDDEN, echo(&form.username), next, errors)
+        }
         LoginOutcome::Verified(user) => {
-            ctx.log_in(user.id).await?;
+            session::log_in(&session, user.id).await?;
+            user::touch_login(&state.db.write, user.id).await?;
             tracing::info!(user.id = user.id, "logged in");
-            device.remember(&ctx.cookies, &state.cookie_key, state.settings.secure_cookies, &user);
-            ctx.flash(Kind::Success, "Login successful!");
+            device.remember(&cookies, &state.cookie_key, state.settings.secure_cookies, &user);
+            shell.flash(Kind::Success, "Login successful!");
             Ok(Redirect::to(safe_next(Some(&next).filter(|n| !n.is_empty()).map(String::as_str)))
                 .into_response())
         }
         LoginOutcome::Failed => {
             tracing::info!("failed login");
             errors.form.push(INVALID_LOGIN.into());
-            login_page(&ctx, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
+            login_page(&shell, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
         }
     }
 }
 
-async fn logout_page(ctx: Ctx) -> Result<Response, AppError> {
-    render(StatusCode::OK, LogoutPage { layout: ctx.layout() })
+async fn logout_page(shell: Shell) -> Result<Response, AppError> {
+    render(StatusCode::OK, LogoutPage { layout: shell.layout() })
 }
 
-async fn logout(ctx: Ctx, Form(form): Form<TokenForm>) -> Result<Response, AppError> {
-    ctx.check_csrf(&form.csrf_token)?;
-    if ctx.user.is_some() {
-        ctx.log_out().await?;
+async fn logout(
+    viewer: Viewer,
+    session: Session,
+    flash: Flash,
+    CsrfForm(_): CsrfForm<TokenForm>,
+) -> Result<Response, AppError> {
+    if viewer.is_member() {
+        session::log_out(&session).await?;
     }
-    ctx.flash(Kind::Info, "You have been logged out.");
+    flash.push(Kind::Info, "You have been logged out.");
     Ok(Redirect::to("/login").into_response())
 }

@@ -204,7 +204,10 @@ async fn hashes_written_by_the_flask_app_log_in(backend: Backend) {
         serde_json::from_str(include_str!("../fixtures/argon2_cffi_vectors.json")).unwrap();
     let vector = &vectors[0];
     let name = quire::domain::Username::parse("from-flask").unwrap();
-    let user = quire::models::user::create(&app.state.db.write, &name, &vector.hash).await.unwrap();
+    let user =
+        quire::models::user::create(&app.state.db.write, &name, &vector.hash, quire::access::Role::Editor)
+            .await
+            .unwrap();
     assert!(user.id > 0);
     assert_redirects_to(&app.browser.login("from-flask", &vector.password).await, "/");
 }

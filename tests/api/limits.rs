@@ -269,10 +269,8 @@ async fn old_rows_that_look_alike_are_kept_when_the_key_arrives(backend: Backend
     for name in ["admin", "\u{430}dmin", "admin\u{200B}", "bob"] {
         let insert = sea_orm::sea_query::Query::insert()
             .into_table(sea_orm::sea_query::Alias::new("users"))
-            .columns(
-                ["username", "password_hash", "is_admin", "created_at"].map(sea_orm::sea_query::Alias::new),
-            )
-            .values_panic([name.into(), hash.clone().into(), false.into(), 1i64.into()])
+            .columns(["username", "password_hash", "role", "created_at"].map(sea_orm::sea_query::Alias::new))
+            .values_panic([name.into(), hash.clone().into(), "editor".into(), 1i64.into()])
             .to_owned();
         db.execute(&insert).await.unwrap();
     }
