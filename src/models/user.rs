@@ -67,7 +67,7 @@ pub enum CreateUserError {
 /// Inserts a member; the unique indexes (the name, and its confusable key) decide between two
 /// racing registrations.
 #[tracing::instrument(skip_all, fields(user.name = %username.as_str()))]
-pub async fn create<C: ConnectionTrait>(
+pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     username: &Username,
     password_hash: &str,
@@ -84,19 +84,22 @@ pub async fn create<C: ConnectionTrait>(
         last_login_at: Set(None),
         ..Default::default()
     };
-    // The exact name first, for its own message; the indexes still decide every race.
-    if find_by_username(db, username.as_str()).await?.is_some() {
-        return Err(CreateUserError::UsernameTaken);
-    }
-    match user.insert(db).await {
-        Ok(user) => Ok(user),
-        // Which index refused it, read from the error (inside a transaction PostgreSQL answers
-        // no further query after a violation); the backends differ in which one they report
-        // when both are violated, so a racing exact duplicate may read as a look-alike.
-        Err(err) if is_unique_violation(&err) && err.to_string().contains("username_key") => {
-            Err(CreateUserError::LooksLikeAnother)
+    // The insert runs in a savepoint, so that after a violation the transaction around it
+    // (PostgreSQL refuses every further statement in a failed one) can still ask which name
+    // refused it; reading first instead would make SQLite upgrade a read to a write lock.
+    let attempt = db.begin().await?;
+    match user.insert(&attempt).await {
+        Ok(user) => {
+            attempt.commit().await?;
+            Ok(user)
         }
-        Err(err) if is_unique_violation(&err) => Err(CreateUserError::UsernameTaken),
+        Err(err) if is_unique_violation(&err) => {
+            attempt.rollback().await?;
+            match find_by_username(db, username.as_str()).await? {
+                Some(_) => Err(CreateUserError::UsernameTaken),
+                None => Err(CreateUserError::LooksLikeAnother),
+            }
+        }
         Err(err) => Err(err.into()),
     }
 }
