@@ -24,8 +24,6 @@ const SEEN_KEY: &str = "seen";
 /// The expiry moves at most this often: an hour of inactivity, with five minutes' grain, costs
 /// one write per member per five minutes instead of one per request.
 const REFRESH_EVERY_MS: i64 = 5 * 60 * 1000;
-/// The cookie a visitor's form tokens are bound to.
-const VISITOR_COOKIE: &str = "quire_csrf";
 
 /// A logged-in member.
 #[derive(Debug, Clone)]
@@ -103,13 +101,18 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 impl Ctx {
-    fn cookie<'a>(&self, name: &'a str, value: String) -> Cookie<'a> {
+    fn cookie(&self, name: std::borrow::Cow<'static, str>, value: String) -> Cookie<'static> {
         Cookie::build((name, value))
             .path("/")
             .http_only(true)
             .secure(self.state.settings.secure_cookies)
             .same_site(SameSite::Lax)
             .build()
+    }
+
+    /// The cookie a visitor's form tokens are bound to.
+    fn visitor_cookie(&self) -> std::borrow::Cow<'static, str> {
+        crate::cookies::cookie_name(crate::cookies::VISITOR, self.state.settings.secure_cookies)
     }
 
     /// The value this browser's form tokens are bound to, created for a visitor on first use.
@@ -119,11 +122,11 @@ impl Ctx {
         }
         let value = match self.visitor_value.get() {
             Some(value) => value.clone(),
-            None => match self.cookies.get(VISITOR_COOKIE) {
+            None => match self.cookies.get(&self.visitor_cookie()) {
                 Some(cookie) if cookie.value().len() == 64 => cookie.value().to_owned(),
                 _ if create => {
                     let value = random_value();
-                    self.cookies.add(self.cookie(VISITOR_COOKIE, value.clone()).into_owned());
+                    self.cookies.add(self.cookie(self.visitor_cookie(), value.clone()));
                     value
                 }
                 _ => return None,
@@ -162,7 +165,11 @@ impl Ctx {
             avatar_src: user.avatar.as_deref().map(crate::uploads::avatar_src),
         });
         let csrf_token = if user.is_some() { self.csrf_token() } else { String::new() };
-        Layout { user, flashes: flash::take(&self.cookies, &self.state.cookie_key), csrf_token }
+        Layout {
+            user,
+            flashes: flash::take(&self.cookies, &self.state.cookie_key, self.state.settings.secure_cookies),
+            csrf_token,
+        }
     }
 
     /// The member, or a redirect to the login page that comes back to `next`.

@@ -7,7 +7,9 @@ mod hostile;
 
 mod accounts;
 mod cli;
+mod connections;
 mod csrf;
+mod hygiene;
 mod pages;
 mod profile;
 mod search;
@@ -24,7 +26,9 @@ fn main() {
     let groups = [
         ("accounts", accounts::tests()),
         ("cli", cli::tests()),
+        ("connections", connections::tests()),
         ("csrf", csrf::tests()),
+        ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
