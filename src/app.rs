@@ -125,6 +125,8 @@ pub fn router(state: AppState) -> Router {
     crate::routes::router()
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.settings.connections.body_timeout, body_deadline))
+        // Who is asking, once per request (and visitors kept out of a members-only wiki).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::resolve))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(Arc::<str>::from(session_cookie), no_store_for_members))
         .layer(CompressionLayer::new())
