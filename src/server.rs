@@ -236,6 +236,7 @@ impl Activity {
     /// A request head was read: the connection is busy until its response is written.
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.first_byte.store(NONE, Ordering::Relaxed);
         self.wake.notify_one();
         InFlight(self.clone())
     }
@@ -417,5 +418,67 @@ pub fn open_file_limit() -> Option<u64> {
     #[cfg(not(unix))]
     {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_millis(1000),
+            keep_alive_timeout: Duration::from_millis(300),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 8,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_phase_of_a_connection_has_its_own_deadline() {
+        let registry = Registry::new();
+        let activity = registry.open();
+        let opened = activity.opened;
+        // Waiting for its first request: the header bound from the opening, bytes or not.
+        assert_eq!(activity.deadline(&limits()), Some(opened + 1000));
+        activity.received();
+        assert_eq!(activity.deadline(&limits()), Some(opened + 1000));
+        // A request in flight is never cut by these timers.
+        let in_flight = activity.begin();
+        assert_eq!(activity.deadline(&limits()), None);
+        activity.received(); // its body: not the next request's first byte
+        assert_eq!(activity.first_byte.load(Ordering::Relaxed), NONE);
+        drop(in_flight);
+        // Kept alive: the keep-alive bound from the end of the response…
+        let ended = activity.waiting_since.load(Ordering::Relaxed);
+        assert_eq!(activity.deadline(&limits()), Some(ended + 300));
+        // …until the next request's first byte, which starts the header bound.
+        activity.first_byte.store(ended + 100, Ordering::Relaxed);
+        assert_eq!(activity.deadline(&limits()), Some(ended + 100 + 1000));
+    }
+
+    #[tokio::test]
+    async fn the_cap_evicts_the_connection_idle_longest_and_never_a_busy_one() {
+        let registry = Registry::new();
+        let busy = registry.open();
+        let oldest_idle = registry.open();
+        let newer_idle = registry.open();
+        busy.waiting_since.store(0, Ordering::Relaxed);
+        oldest_idle.waiting_since.store(10, Ordering::Relaxed);
+        newer_idle.waiting_since.store(20, Ordering::Relaxed);
+        let _request = busy.begin();
+        busy.waiting_since.store(0, Ordering::Relaxed);
+
+        registry.evict_idlest();
+        assert!(!busy.evicted.load(Ordering::Relaxed));
+        assert!(oldest_idle.evicted.load(Ordering::Relaxed));
+        assert!(!newer_idle.evicted.load(Ordering::Relaxed));
+        registry.evict_idlest();
+        assert!(newer_idle.evicted.load(Ordering::Relaxed));
+        // Nothing idle is left: nothing more is evicted.
+        registry.evict_idlest();
+        assert!(!busy.evicted.load(Ordering::Relaxed));
+        registry.close(oldest_idle.id);
+        assert_eq!(registry.len(), 2);
     }
 }
