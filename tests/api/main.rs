@@ -7,7 +7,9 @@ mod hostile;
 
 mod accounts;
 mod cli;
+mod connections;
 mod csrf;
+mod hygiene;
 mod limits;
 mod pages;
 mod profile;
@@ -25,7 +27,9 @@ fn main() {
     let groups = [
         ("accounts", accounts::tests()),
         ("cli", cli::tests()),
+        ("connections", connections::tests()),
         ("csrf", csrf::tests()),
+        ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("limits", limits::tests()),
         ("pages", pages::tests()),
