@@ -370,6 +370,39 @@ async fn under_members_only_registration_follows_its_own_setting(backend: Backen
     assert!(body.contains("mauve-otter-42"));
 }
 
+async fn odd_anonymous_requests_tell_nothing_either(backend: Backend) {
+    let (app, _admin, _avatar) = private_wiki(backend).await;
+    let visitor = app.new_browser();
+    let token = visitor_token(&visitor).await;
+    let big = "x".repeat(3 * 1024 * 1024);
+    let requests: Vec<(Method, &str, Option<String>)> = vec![
+        (Method::GET, "/wiki/%FF%FE", None),
+        (Method::GET, "/search?q=%FF", None),
+        (Method::GET, "/wiki/Quarterly%20Xylophone%20Budget/revisions/not-a-number", None),
+        (Method::GET, "/wiki/Quarterly%20Xylophone%20Budget/diff?from=x&to=y", None),
+        (Method::GET, "/users/%00", None),
+        (Method::PUT, "/wiki/Quarterly%20Xylophone%20Budget", None),
+        (Method::DELETE, "/wiki/Quarterly%20Xylophone%20Budget", None),
+        (Method::OPTIONS, "/", None),
+        (Method::POST, "/create", Some(format!("title=T&content={big}&csrf_token={token}"))),
+        (Method::POST, "/create", Some("title=%FF&content=x".to_owned())),
+        (Method::POST, "/wiki/Quarterly%20Xylophone%20Budget/edit", Some("garbage".to_owned())),
+    ];
+    for (method, path, body) in requests {
+        let mut request = visitor.client.request(method.clone(), visitor.url(path));
+        if let Some(body) = body {
+            request = request.header("content-type", "application/x-www-form-urlencoded").body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert!(!status.is_success(), "{method} {path}: {status}");
+        assert!(!status.is_server_error(), "{method} {path}: {status}");
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        assert_tells_nothing(&format!("{method} {path}"), &headers, &body, &[]);
+    }
+}
+
 crate::tests![
     every_anonymous_route_redirects_to_login_and_names_nothing,
     anonymous_posts_are_sent_to_log_in_and_change_nothing,
@@ -379,4 +412,5 @@ crate::tests![
     after_logout_the_same_browser_is_a_visitor_again,
     public_again_restores_todays_behaviour,
     under_members_only_registration_follows_its_own_setting,
+    odd_anonymous_requests_tell_nothing_either,
 ];
