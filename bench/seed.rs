@@ -169,7 +169,9 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let mut ids = Vec::with_capacity(users);
     for i in 0..users {
-        ids.push(user::create(&db.write, &format!("bench{i:04}"), &hash).await?.id);
+        ids.push(
+            user::create(&db.write, &format!("bench{i:04}"), &hash, quire::access::Role::Editor).await?.id,
+        );
     }
 
     let mut rng = Rng(0x05EE_D0F9_017E);

@@ -104,6 +104,8 @@ pub fn router(state: AppState) -> Router {
 
     crate::routes::router()
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        // Who is asking, once per request (and visitors kept out of a members-only wiki).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::resolve))
         .layer(sessions)
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(

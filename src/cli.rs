@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access::{Role, SettingKey};
 use crate::config::{RawSettings, Settings};
 use crate::db::Db;
 use crate::models::throttle::Limit;
@@ -34,6 +35,13 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Read or change the wiki's settings (read_access, registration), shared by every instance.
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Import a database made by the seed's Flask app, with its avatar files.
     ImportFlask {
         /// The Flask app's SQLite database (opened read-only).
@@ -49,16 +57,45 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// List every member.
+    /// List every member with their role and status.
     List,
     /// Add a member; the password is asked for on a terminal, or read from stdin.
-    Add { name: String },
+    Add {
+        name: String,
+        /// admin, editor or reader.
+        #[arg(long, default_value = "editor", value_parser = parse_role)]
+        role: Role,
+    },
     /// Set a member's password (asked for, or read from stdin) and end their sessions.
     Passwd { name: String },
-    /// Delete a member; their pages stay, with no author.
+    /// Delete a member; their pages stay, with no author. The last admin cannot be deleted.
     Delete { name: String },
-    /// Make a member an admin.
+    /// Make a member an admin (the same as `role NAME admin`).
     Promote { name: String },
+    /// Set a member's role: admin, editor or reader.
+    Role {
+        name: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Block a member: their sessions end at once and they cannot log in.
+    Block { name: String },
+    /// Let a blocked member log in again.
+    Unblock { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Print every setting as `key = value`.
+    List,
+    /// Print one setting's value.
+    Get { key: String },
+    /// Change one setting; it holds at the next request on every instance.
+    Set { key: String, value: String },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).map_err(|e| e.to_string())
 }
 
 /// Where the state lives: shared by every command.
@@ -144,6 +181,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (settings, db) = open(&state).await?;
             user_command(&settings, &db, command).await
         }
+        Some(Command::Settings { command, state }) => {
+            let (_settings, db) = open(&state).await?;
+            settings_command(&db, command).await
+        }
         Some(Command::ImportFlask { db: source, uploads, state }) => {
             let (settings, db) = open(&state).await?;
             let progress = crate::cli::TermProgress::new();
@@ -181,41 +222,87 @@ fn read_password(prompt: &str) -> anyhow::Result<crate::domain::Password> {
     crate::domain::Password::parse(raw).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// What a refused command says: printed on stderr with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+async fn settings_command(db: &Db, command: SettingsCommand) -> anyhow::Result<()> {
+    use crate::models::{audit::Actor, setting};
+    let current = setting::load(&db.read).await?;
+    match command {
+        SettingsCommand::List => {
+            for key in SettingKey::ALL {
+                println!("{} = {}", key.as_str(), key.value_in(&current));
+            }
+        }
+        SettingsCommand::Get { key } => {
+            let key = SettingKey::parse(&key).map_err(|e| Refused(e.to_string()))?;
+            println!("{}", key.value_in(&current));
+        }
+        SettingsCommand::Set { key, value } => {
+            let key = SettingKey::parse(&key).map_err(|e| Refused(e.to_string()))?;
+            let value = key.check(&value).map_err(|e| Refused(e.to_string()))?;
+            setting::set_many(&db.write, &[(key, value)], &Actor::CommandLine).await?;
+            println!("{} = {value}", key.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// A member's name from the command line, or the refusal.
+fn no_such_member(name: &str) -> anyhow::Error {
+    Refused(format!("there is no member {name:?}")).into()
+}
+
 async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> anyhow::Result<()> {
+    use crate::models::audit::Actor;
+    use crate::models::user::{AdminChange, AdminChangeError};
     use crate::models::{session, user};
+    let change = |name: String, change: AdminChange| async move {
+        match user::change_by(&db.write, &name, change, &Actor::CommandLine).await {
+            Ok(before) => Ok(before),
+            Err(AdminChangeError::NoSuchMember) => Err(no_such_member(&name)),
+            Err(AdminChangeError::LastAdmin) => Err(Refused(AdminChangeError::LastAdmin.to_string()).into()),
+            Err(AdminChangeError::Db(err)) => Err(anyhow::Error::from(err)),
+        }
+    };
     match command {
         UserCommand::List => {
             let members = user::list_with_page_counts(&db.read).await?;
-            println!("{:>6}  {:<50}  {:>5}  {:>6}  avatar", "id", "username", "admin", "pages");
+            println!(
+                "{:>6}  {:<50}  {:<6}  {:<7}  {:>6}  avatar",
+                "id", "username", "role", "status", "pages"
+            );
             for (member, pages) in &members {
                 println!(
-                    "{:>6}  {:<50}  {:>5}  {:>6}  {}",
+                    "{:>6}  {:<50}  {:<6}  {:<7}  {:>6}  {}",
                     member.id,
                     member.username,
-                    if member.is_admin { "yes" } else { "no" },
+                    member.role().as_str(),
+                    if member.is_blocked() { "blocked" } else { "active" },
                     pages,
                     member.avatar.as_deref().unwrap_or("-")
                 );
             }
             println!("{} members", members.len());
         }
-        UserCommand::Add { name } => {
-            let username = crate::domain::Username::parse(&name).map_err(|e| anyhow::anyhow!(e))?;
+        UserCommand::Add { name, role } => {
+            let username = crate::domain::Username::parse(&name).map_err(|e| Refused(e.to_owned()))?;
             let password = read_password("Password: ")?;
             let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
                 .await??;
-            match user::create(&db.write, username.as_str(), &hash).await {
-                Ok(created) => println!("added {:?} (id {})", created.username, created.id),
+            match user::add_by(&db.write, username.as_str(), &hash, role, &Actor::CommandLine).await {
+                Ok(created) => println!("added {:?} (id {}) as {role}", created.username, created.id),
                 Err(user::CreateUserError::UsernameTaken) => {
-                    anyhow::bail!("the username {name:?} already exists")
+                    return Err(Refused(format!("the username {name:?} already exists")).into());
                 }
                 Err(user::CreateUserError::Db(err)) => return Err(err.into()),
             }
         }
         UserCommand::Passwd { name } => {
-            let member = user::find_by_username(&db.read, &name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("there is no member {name:?}"))?;
+            let member =
+                user::find_by_username(&db.read, &name).await?.ok_or_else(|| no_such_member(&name))?;
             let password = read_password("New password: ")?;
             let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
                 .await??;
@@ -224,17 +311,27 @@ async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> any
             println!("password of {name:?} changed; {ended} sessions ended");
         }
         UserCommand::Delete { name } => {
-            let deleted = user::delete(&db.write, &name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("there is no member {name:?}"))?;
+            let deleted = change(name.clone(), AdminChange::Delete).await?;
             if let Some(avatar) = &deleted.avatar {
                 crate::uploads::remove(&settings.avatar_dir, avatar).await;
             }
             println!("deleted {name:?}; their pages remain, with no author");
         }
         UserCommand::Promote { name } => {
-            anyhow::ensure!(user::promote(&db.write, &name).await?, "there is no member {name:?}");
+            change(name.clone(), AdminChange::Role(Role::Admin)).await?;
             println!("{name:?} is now an admin");
+        }
+        UserCommand::Role { name, role } => {
+            let before = change(name.clone(), AdminChange::Role(role)).await?;
+            println!("{name:?} is now {role} (was {})", before.role());
+        }
+        UserCommand::Block { name } => {
+            change(name.clone(), AdminChange::Block).await?;
+            println!("{name:?} is blocked; their sessions have ended");
+        }
+        UserCommand::Unblock { name } => {
+            change(name.clone(), AdminChange::Unblock).await?;
+            println!("{name:?} may log in again");
         }
     }
     Ok(())

@@ -23,8 +23,14 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// A reader tried to change a page.
+    #[error("read-only member")]
+    ReadOnly,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A well-formed request with a value that is not allowed (422).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     #[error("too many attempts")]
     TooManyAttempts { what: &'static str, retry_after: u64 },
     #[error("payload too large")]
@@ -106,8 +112,14 @@ impl AppError {
                 "This form has expired or did not come from this site. Go back, reload the page and try again.".into(),
             ),
             Self::Forbidden(why) => (StatusCode::FORBIDDEN, "Forbidden", (*why).into()),
+            Self::ReadOnly => (
+                StatusCode::FORBIDDEN,
+                "Read-only account",
+                "Your account can read this wiki but not change it. Ask an admin for the editor role.".into(),
+            ),
             Self::Conflict(why) => (StatusCode::CONFLICT, "Conflict", (*why).into()),
             Self::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad Request", why.clone()),
+            Self::Unprocessable(why) => (StatusCode::UNPROCESSABLE_ENTITY, "Not allowed", why.clone()),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Too Large",
@@ -163,6 +175,13 @@ impl IntoResponse for AppError {
         let mut response = error_page(status, title, &message);
         if let Self::TooManyAttempts { retry_after, .. } = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        if let Self::PayloadTooLarge = self {
+            // The rest of the body is not read: the connection cannot carry another request,
+            // and the client must know before it tries.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         }
         response
     }

@@ -27,29 +27,67 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.trim_start().starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
-            return Err(AppError::UnsupportedMediaType);
+        let body = form_body(req, state).await?;
+        decode_form(&body).map(Form)
+    }
+}
+
+/// The body of a URL-encoded form, checked to be one and to be UTF-8, not yet decoded.
+pub async fn form_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::BadRequest("The form could not be read.".into())
         }
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::BadRequest("The form could not be read.".into())
-            }
-        })?;
-        if !is_utf8_form(&body) {
-            return Err(AppError::BadRequest(
-                "The form could not be read: it must be valid UTF-8, URL-encoded.".into(),
-            ));
-        }
-        serde_urlencoded::from_bytes(&body).map(Form).map_err(|_| {
-            AppError::BadRequest("The form could not be read: it must be valid UTF-8, URL-encoded.".into())
-        })
+    })?;
+    if !is_utf8_form(&body) {
+        return Err(AppError::BadRequest(
+            "The form could not be read: it must be valid UTF-8, URL-encoded.".into(),
+        ));
+    }
+    Ok(body)
+}
+
+/// Decodes a form body (see [`form_body`]) into its fields.
+pub fn decode_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| {
+        AppError::BadRequest("The form could not be read: it must be valid UTF-8, URL-encoded.".into())
+    })
+}
+
+/// The client's address, as the connection gives it (rate limits are kept per address).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl ClientIp {
+    /// The address as rate-limit keys spell it.
+    pub fn key(self) -> String {
+        self.0.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
     }
 }
 

@@ -71,3 +71,43 @@ pub fn take(cookies: &Cookies, key: &Key) -> Vec<Message> {
     }
     pending
 }
+
+/// Queues messages for the next page (the seed's `flash()`), as an extractor.
+#[derive(Clone)]
+pub struct Flash {
+    cookies: Cookies,
+    key: Key,
+    secure: bool,
+}
+
+impl Flash {
+    /// The flash of a request, when the cookie layer ran.
+    pub fn from_extensions(
+        state: &crate::app::AppState,
+        extensions: &axum::http::Extensions,
+    ) -> Option<Self> {
+        let cookies = extensions.get::<Cookies>()?.clone();
+        Some(Self { cookies, key: state.cookie_key.clone(), secure: state.settings.secure_cookies })
+    }
+
+    pub fn push(&self, kind: Kind, text: &str) {
+        push(&self.cookies, &self.key, self.secure, kind, text);
+    }
+
+    /// Takes the pending messages (a page that shows them).
+    pub fn take(&self) -> Vec<Message> {
+        take(&self.cookies, &self.key)
+    }
+}
+
+impl axum::extract::FromRequestParts<crate::app::AppState> for Flash {
+    type Rejection = crate::error::AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::app::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Self::from_extensions(state, &parts.extensions)
+            .ok_or_else(|| anyhow::anyhow!("the cookie layer is missing").into())
+    }
+}

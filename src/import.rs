@@ -188,7 +188,7 @@ async fn import_rows(
             report.skipped_users.push((flask.username.clone(), "the username is already present".into()));
             continue;
         }
-        let created = user::create(&txn, &flask.username, &flask.password_hash)
+        let created = user::create(&txn, &flask.username, &flask.password_hash, crate::access::Role::Editor)
             .await
             .with_context(|| format!("cannot import the user {:?}", flask.username))?;
         authors.insert(flask.id, created.id);

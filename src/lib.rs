@@ -4,6 +4,7 @@
 //! `run_until_stopped` serves until Ctrl-C or SIGTERM. The binary (`main.rs`) only parses the
 //! command line; tests and every subcommand reuse this library.
 
+pub mod access;
 pub mod app;
 pub mod assets;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod migrations;
 pub mod models;
 pub mod render;
 pub mod routes;
+pub mod shell;
 pub mod templates;
 pub mod uploads;
 pub mod urls;

@@ -10,18 +10,27 @@ pub struct Layout {
     pub user: Option<NavUser>,
     pub flashes: Vec<Message>,
     pub csrf_token: String,
+    /// A visitor sees the Register link only while registration is open.
+    pub show_register: bool,
 }
 
 pub struct NavUser {
     pub username: String,
     pub profile_href: String,
     pub avatar_src: Option<String>,
+    pub may_edit: bool,
+    pub is_admin: bool,
 }
 
 impl Layout {
     /// The layout of error pages built outside a handler, which know nothing of the visitor.
     pub fn bare() -> Self {
-        Self { user: None, flashes: Vec::new(), csrf_token: String::new() }
+        Self { user: None, flashes: Vec::new(), csrf_token: String::new(), show_register: false }
+    }
+
+    /// Whether the page shows the actions that change pages (editors and admins).
+    pub fn may_edit(&self) -> bool {
+        self.user.as_ref().is_some_and(|user| user.may_edit)
     }
 
     pub fn stylesheet(&self) -> &'static str {
@@ -99,6 +108,8 @@ pub struct RegisterPage {
     pub layout: Layout,
     pub csrf_token: String,
     pub username: String,
+    /// The invitation token the form carries on (hidden), or empty.
+    pub invite: String,
     pub errors: FieldErrors,
 }
 
@@ -285,7 +296,7 @@ pub struct UserPage {
     pub layout: Layout,
     pub username: String,
     pub avatar_src: Option<String>,
-    pub admin: bool,
+    pub role: &'static str,
     pub joined: String,
     pub pages: Vec<Link>,
     pub contributions: Vec<Change>,
@@ -295,6 +306,8 @@ pub struct UserPage {
 #[template(path = "missing_page.html")]
 pub struct MissingPage {
     pub layout: Layout,
+    /// Visitors (asked to log in on the way) and editors; not readers.
+    pub may_create: bool,
     pub title: String,
     pub create_href: String,
 }
@@ -308,6 +321,89 @@ pub struct ProfilePage {
     pub avatar_src: Option<String>,
     pub pages: Vec<Link>,
     pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+pub struct AdminHome {
+    pub layout: Layout,
+}
+
+/// A member as the admin list shows them.
+pub struct MemberRow {
+    pub username: String,
+    pub href: String,
+    /// `/admin/users/NAME`, the base of the row's actions.
+    pub base: String,
+    pub role: crate::access::Role,
+    pub blocked: bool,
+    pub pages: u64,
+    pub last_login: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+pub struct AdminUsersPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub rows: Vec<MemberRow>,
+    pub roles: [crate::access::Role; 3],
+    /// The add form's name, given back after a refusal.
+    pub username: String,
+    pub errors: FieldErrors,
+}
+
+pub struct InviteRow {
+    pub id: i32,
+    pub revoke_action: String,
+    pub creator: Option<String>,
+    pub role: crate::access::Role,
+    pub uses_left: i32,
+    pub expires: String,
+    pub status: &'static str,
+    /// Not yet revoked (expired and used-up ones may still be revoked, to say so).
+    pub revocable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/invites.html")]
+pub struct AdminInvitesPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    /// The link of the invitation just made: shown once.
+    pub new_link: Option<String>,
+    pub rows: Vec<InviteRow>,
+    pub roles: [crate::access::Role; 3],
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "admin/settings.html")]
+pub struct AdminSettingsPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub read_access: String,
+    pub registration: String,
+    pub read_access_choices: [&'static str; 2],
+    pub registration_choices: [&'static str; 3],
+    pub errors: FieldErrors,
+}
+
+pub struct AuditRow {
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+pub struct AdminAuditPage {
+    pub layout: Layout,
+    pub rows: Vec<AuditRow>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
 }
 
 /// A Unix-millisecond time as `2026-11-24 14:05 UTC`.

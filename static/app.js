@@ -22,3 +22,11 @@ document.addEventListener("click", (event) => {
       .catch(() => form.requestSubmit(preview));
   }
 });
+
+// Destructive admin actions ask first (the server still decides; without JavaScript they just run).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) {
+    event.preventDefault();
+  }
+});

@@ -1,194 +1,269 @@
-//! The request context: who is asking (from the server-side session), their CSRF binding, and
-//! the flash messages waiting for them.
+//! Who is asking, resolved once per request, and the proofs handlers take.
+//!
+//! A middleware ([`resolve`]) reads the server-side session, loads the member (a blocked or
+//! deleted member's session ends there), and — for visitors — applies `read_access`: on a
+//! members-only wiki a visitor is sent to the login page before any route runs, so no handler,
+//! 404 page or feed can answer them with the wiki's content. The result is a [`Viewer`] in the
+//! request's extensions, from which the extractors [`Member`], [`Editor`] and [`Admin`] prove
+//! what a handler needs: a handler that takes `Editor` cannot run for a reader or a visitor.
 
-use std::sync::OnceLock;
-
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
-use tower_cookies::cookie::SameSite;
-use tower_cookies::{Cookie, Cookies};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
+use crate::access::{ReadAccess, Role, WikiSettings};
 use crate::app::AppState;
 use crate::auth::csrf::random_value;
 use crate::error::AppError;
-use crate::flash::{self, Kind};
+use crate::flash::{Flash, Kind};
 use crate::models::session::USER_ID_KEY;
-use crate::models::{now_ms, user};
-use crate::templates::{Layout, NavUser};
+use crate::models::{now_ms, setting, user};
 
 /// Session key of the member's CSRF nonce.
-const CSRF_KEY: &str = "csrf";
+pub(crate) const CSRF_KEY: &str = "csrf";
 /// Session key of the last time the expiry was pushed back (Unix ms).
 const SEEN_KEY: &str = "seen";
 /// The expiry moves at most this often: an hour of inactivity, with five minutes' grain, costs
 /// one write per member per five minutes instead of one per request.
 const REFRESH_EVERY_MS: i64 = 5 * 60 * 1000;
-/// The cookie a visitor's form tokens are bound to.
-const VISITOR_COOKIE: &str = "quire_csrf";
 
-/// A logged-in member.
+/// A logged-in member who is not blocked.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub id: i32,
     pub username: String,
     pub avatar: Option<String>,
-    pub is_admin: bool,
+    pub role: Role,
 }
 
-/// Everything a handler needs to know about the browser that asked.
-pub struct Ctx {
-    pub state: AppState,
-    pub session: Session,
-    pub cookies: Cookies,
-    pub user: Option<CurrentUser>,
-    session_nonce: Option<String>,
-    visitor_value: OnceLock<String>,
-    /// The peer address of the connection (rate limits are per address).
-    pub client_ip: Option<std::net::IpAddr>,
+impl CurrentUser {
+    pub fn is_admin(&self) -> bool {
+        self.role.is_admin()
+    }
+
+    /// How the audit log names them.
+    pub fn actor(&self) -> crate::models::audit::Actor {
+        crate::models::audit::Actor::Member { id: self.id, name: self.username.clone() }
+    }
 }
 
-impl FromRequestParts<AppState> for Ctx {
+/// Whoever sent the request: a member, or a visitor (with the wiki's settings, which decide
+/// what a visitor may do).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub member: Option<CurrentUser>,
+    /// The member's CSRF nonce, kept in their session.
+    pub(crate) nonce: Option<String>,
+    /// Loaded for visitors only (members' requests do not need them).
+    pub wiki: Option<WikiSettings>,
+}
+
+impl Viewer {
+    pub fn is_member(&self) -> bool {
+        self.member.is_some()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.member.as_ref().is_some_and(CurrentUser::is_admin)
+    }
+}
+
+/// Paths a visitor reaches on a members-only wiki: the way in, and what its pages are made of.
+fn open_to_visitors(path: &str) -> bool {
+    matches!(path, "/login" | "/register" | "/favicon.ico") || path.starts_with("/static/")
+}
+
+/// The member behind a session, if any; a session whose member is gone or blocked is ended.
+async fn member_of(
+    state: &AppState,
+    session: &Session,
+) -> Result<(Option<CurrentUser>, Option<String>), AppError> {
+    let Some(user_id) = session.get::<i32>(USER_ID_KEY).await? else {
+        return Ok((None, None));
+    };
+    match user::find_by_id(&state.db.read, user_id).await? {
+        Some(found) if !found.is_blocked() => {
+            let nonce = session.get::<String>(CSRF_KEY).await?;
+            let seen = session.get::<i64>(SEEN_KEY).await?.unwrap_or(0);
+            let now = now_ms();
+            if now - seen > REFRESH_EVERY_MS {
+                session.insert(SEEN_KEY, now).await?;
+            }
+            let role = found.role();
+            Ok((
+                Some(CurrentUser { id: found.id, username: found.username, avatar: found.avatar, role }),
+                nonce,
+            ))
+        }
+        // The account is gone or blocked: so is its session.
+        _ => {
+            session.flush().await?;
+            Ok((None, None))
+        }
+    }
+}
+
+/// The path and query a visitor asked for, for `/login?next=`.
+fn asked_for(uri: &Uri) -> String {
+    uri.path_and_query().map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
+}
+
+/// Where the login page sends a member back to. A page they asked for, as asked; after a form
+/// whose address shows nothing (delete, revert, a role change), the page the form was on.
+fn return_to(method: &Method, uri: &Uri) -> String {
+    if method == Method::GET || method == Method::HEAD {
+        return asked_for(uri);
+    }
+    let path = uri.path();
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        ["", "wiki", _, "edit" | "rename"] => path.to_owned(),
+        ["", "wiki", title, ..] => format!("/wiki/{title}"),
+        ["", "admin", area, _, ..] => format!("/admin/{area}"),
+        ["", "preview"] => "/".to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+/// The middleware that resolves the [`Viewer`] and keeps visitors out of a members-only wiki.
+pub async fn resolve(
+    State(state): State<AppState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/static/") || path == "/favicon.ico" {
+        // Assets need nobody: no session or settings lookup. (A missing asset's 404 page then
+        // shows the visitor's layout, whoever asked.)
+        request.extensions_mut().insert(Viewer { member: None, nonce: None, wiki: None });
+        return next.run(request).await;
+    }
+    let uri = request.uri().clone();
+    let flash = Flash::from_extensions(&state, request.extensions());
+    let viewer = match viewer_of(&state, &session, &uri, flash).await {
+        Ok(Ok(viewer)) => viewer,
+        Ok(Err(refusal)) => return refusal,
+        Err(err) => return err.into_response(),
+    };
+    request.extensions_mut().insert(viewer);
+    next.run(request).await
+}
+
+async fn viewer_of(
+    state: &AppState,
+    session: &Session,
+    uri: &Uri,
+    flash: Option<Flash>,
+) -> Result<Result<Viewer, Response>, AppError> {
+    let (member, nonce) = member_of(state, session).await?;
+    if member.is_some() {
+        return Ok(Ok(Viewer { member, nonce, wiki: None }));
+    }
+    let wiki = setting::load(&state.db.read).await?;
+    let path = uri.path();
+    if wiki.read_access == ReadAccess::Members && !open_to_visitors(path) {
+        if path == "/recent.atom" {
+            return Ok(Err(crate::error::error_page(
+                StatusCode::UNAUTHORIZED,
+                "Members only",
+                "This wiki is for its members: log in to read its feed.",
+            )));
+        }
+        if let Some(flash) = flash {
+            flash.push(Kind::Info, "This wiki is for its members. Please log in.");
+        }
+        let target = format!("/login?next={}", crate::urls::encode_query(&asked_for(uri)));
+        return Ok(Err(Redirect::to(&target).into_response()));
+    }
+    Ok(Ok(Viewer { member: None, nonce: None, wiki: Some(wiki) }))
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Viewer>()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the viewer middleware is missing on this route").into())
+    }
+}
+
+/// Proof that a member (any role) sent the request; a visitor is sent to the login page.
+#[derive(Debug, Clone)]
+pub struct Member(pub CurrentUser);
+
+/// Proof that a member who may change pages (editor or admin) sent the request; a reader gets
+/// a 403 page that says why, a visitor the login page.
+#[derive(Debug, Clone)]
+pub struct Editor(pub CurrentUser);
+
+/// Proof that an admin sent the request; other members get a 403, visitors the login page.
+#[derive(Debug, Clone)]
+pub struct Admin(pub CurrentUser);
+
+/// The member, or the redirect to the login page that comes back here.
+async fn member_or_login(parts: &mut Parts, state: &AppState) -> Result<CurrentUser, AppError> {
+    let viewer = Viewer::from_request_parts(parts, state).await?;
+    match viewer.member {
+        Some(member) => Ok(member),
+        None => {
+            if let Some(flash) = Flash::from_extensions(state, &parts.extensions) {
+                flash.push(Kind::Danger, "You must be logged in to access this page.");
+            }
+            let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0);
+            Err(AppError::LoginRequired { next: return_to(&parts.method, uri) })
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Member {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let session = parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("the session layer is missing"))?;
-        let cookies = parts
-            .extensions
-            .get::<Cookies>()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("the cookie layer is missing"))?;
-
-        let mut user = None;
-        let mut session_nonce = None;
-        if let Some(user_id) = session.get::<i32>(USER_ID_KEY).await? {
-            match user::find_by_id(&state.db.read, user_id).await? {
-                Some(found) => {
-                    session_nonce = session.get::<String>(CSRF_KEY).await?;
-                    let seen = session.get::<i64>(SEEN_KEY).await?.unwrap_or(0);
-                    let now = now_ms();
-                    if now - seen > REFRESH_EVERY_MS {
-                        session.insert(SEEN_KEY, now).await?;
-                    }
-                    user = Some(CurrentUser {
-                        id: found.id,
-                        username: found.username,
-                        avatar: found.avatar,
-                        is_admin: found.is_admin,
-                    });
-                }
-                // The account is gone: so is its session.
-                None => session.flush().await?,
-            }
-        }
-
-        let client_ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        Ok(Self {
-            state: state.clone(),
-            session,
-            cookies,
-            user,
-            session_nonce,
-            visitor_value: OnceLock::new(),
-            client_ip,
-        })
+        member_or_login(parts, state).await.map(Self)
     }
 }
 
-impl Ctx {
-    fn cookie<'a>(&self, name: &'a str, value: String) -> Cookie<'a> {
-        Cookie::build((name, value))
-            .path("/")
-            .http_only(true)
-            .secure(self.state.settings.secure_cookies)
-            .same_site(SameSite::Lax)
-            .build()
-    }
+impl FromRequestParts<AppState> for Editor {
+    type Rejection = AppError;
 
-    /// The value this browser's form tokens are bound to, created for a visitor on first use.
-    fn binding(&self, create: bool) -> Option<String> {
-        if self.user.is_some() {
-            return self.session_nonce.as_ref().map(|nonce| format!("member:{nonce}"));
-        }
-        let value = match self.visitor_value.get() {
-            Some(value) => value.clone(),
-            None => match self.cookies.get(VISITOR_COOKIE) {
-                Some(cookie) if cookie.value().len() == 64 => cookie.value().to_owned(),
-                _ if create => {
-                    let value = random_value();
-                    self.cookies.add(self.cookie(VISITOR_COOKIE, value.clone()).into_owned());
-                    value
-                }
-                _ => return None,
-            },
-        };
-        let value = self.visitor_value.get_or_init(|| value).clone();
-        Some(format!("visitor:{value}"))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let member = member_or_login(parts, state).await?;
+        if member.role.may_edit() { Ok(Self(member)) } else { Err(AppError::ReadOnly) }
     }
+}
 
-    /// The token the forms on this response carry.
-    pub fn csrf_token(&self) -> String {
-        self.binding(true).map(|binding| self.state.csrf.token(&binding)).unwrap_or_default()
-    }
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
 
-    /// Refuses a state-changing request whose token is missing, forged or made for another browser.
-    pub fn check_csrf(&self, token: &str) -> Result<(), AppError> {
-        match self.binding(false) {
-            Some(binding) if self.state.csrf.verify(&binding, token) => Ok(()),
-            _ => {
-                tracing::warn!("refused a request with a bad CSRF token");
-                Err(AppError::Csrf)
-            }
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let member = member_or_login(parts, state).await?;
+        if member.is_admin() {
+            Ok(Self(member))
+        } else {
+            Err(AppError::Forbidden("Only an admin can do this."))
         }
     }
+}
 
-    /// Queues a message for the next page.
-    pub fn flash(&self, kind: Kind, text: &str) {
-        flash::push(&self.cookies, &self.state.cookie_key, self.state.settings.secure_cookies, kind, text);
-    }
+/// Starts a member's session under a new id (no fixation), with a fresh CSRF nonce.
+pub async fn log_in(session: &Session, user_id: i32) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.clear().await;
+    session.insert(USER_ID_KEY, user_id).await?;
+    session.insert(CSRF_KEY, random_value()).await?;
+    session.insert(SEEN_KEY, now_ms()).await?;
+    Ok(())
+}
 
-    /// The layout of a page rendered for this browser; shows (and clears) pending messages.
-    pub fn layout(&self) -> Layout {
-        let user = self.user.as_ref().map(|user| NavUser {
-            username: user.username.clone(),
-            profile_href: "/profile".to_owned(),
-            avatar_src: user.avatar.as_deref().map(crate::uploads::avatar_src),
-        });
-        let csrf_token = if user.is_some() { self.csrf_token() } else { String::new() };
-        Layout { user, flashes: flash::take(&self.cookies, &self.state.cookie_key), csrf_token }
-    }
-
-    /// The member, or a redirect to the login page that comes back to `next`.
-    pub fn require_user(&self, next: &str) -> Result<&CurrentUser, AppError> {
-        match &self.user {
-            Some(user) => Ok(user),
-            None => {
-                self.flash(Kind::Danger, "You must be logged in to access this page.");
-                Err(AppError::LoginRequired { next: next.to_owned() })
-            }
-        }
-    }
-
-    /// Starts a member's session under a new id (no fixation), with a fresh CSRF nonce.
-    pub async fn log_in(&self, user_id: i32) -> Result<(), AppError> {
-        self.session.cycle_id().await?;
-        self.session.clear().await;
-        self.session.insert(USER_ID_KEY, user_id).await?;
-        self.session.insert(CSRF_KEY, random_value()).await?;
-        self.session.insert(SEEN_KEY, now_ms()).await?;
-        Ok(())
-    }
-
-    /// Ends the session: deleted server-side, so a replayed cookie is anonymous.
-    pub async fn log_out(&self) -> Result<(), AppError> {
-        self.session.flush().await?;
-        Ok(())
-    }
+/// Ends the session: deleted server-side, so a replayed cookie is anonymous.
+pub async fn log_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await?;
+    Ok(())
 }

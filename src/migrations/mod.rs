@@ -10,6 +10,7 @@ mod m0001_core;
 mod m0002_history;
 mod m0003_search;
 mod m0004_throttle;
+mod m0005_access;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_history::Migration),
             Box::new(m0003_search::Migration),
             Box::new(m0004_throttle::Migration),
+            Box::new(m0005_access::Migration),
         ]
     }
 }

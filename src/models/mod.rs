@@ -1,11 +1,14 @@
 //! SeaORM entities and the queries that belong to them. Handlers call these functions; where
 //! the three databases differ, the difference lives here.
 
+pub mod audit;
+pub mod invite;
 pub mod link;
 pub mod page;
 pub mod revision;
 pub mod search;
 pub mod session;
+pub mod setting;
 pub mod throttle;
 pub mod user;
 

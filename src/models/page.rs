@@ -232,8 +232,13 @@ pub async fn rename<C: TransactionTrait>(
     Ok(())
 }
 
-/// Deletes (softly) or restores a page.
-pub async fn set_deleted<C: TransactionTrait>(db: &C, page: &Model, deleted: bool) -> Result<(), DbErr> {
+/// Deletes (softly) or restores a page, with its audit-log entry in the same transaction.
+pub async fn set_deleted<C: TransactionTrait>(
+    db: &C,
+    page: &Model,
+    deleted: bool,
+    actor: &super::audit::Actor,
+) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     Entity::update_many()
         .col_expr(Column::DeletedAt, Expr::value(deleted.then(now_ms)))
@@ -245,6 +250,8 @@ pub async fn set_deleted<C: TransactionTrait>(db: &C, page: &Model, deleted: boo
     } else {
         search::index(&txn, page.id, &page.title, &search::text_of(&page.content, &page.format)).await?;
     }
+    let action = if deleted { super::audit::Action::PageDelete } else { super::audit::Action::PageRestore };
+    super::audit::record(&txn, actor, action, &page.title, "").await?;
     txn.commit().await?;
     Ok(())
 }

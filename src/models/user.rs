@@ -1,9 +1,10 @@
 //! Members: the seed's `users` table, and the queries on it.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, TransactionSession, TransactionTrait};
 
 use super::{is_unique_violation, now_ms};
+use crate::access::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -14,8 +15,23 @@ pub struct Model {
     pub username: String,
     pub password_hash: String,
     pub avatar: Option<String>,
-    pub is_admin: bool,
     pub created_at: i64,
+    /// `admin`, `editor` or `reader` (see [`Model::role`]).
+    pub role: String,
+    /// When an admin blocked the member; `None` while they may log in.
+    pub blocked_at: Option<i64>,
+    pub last_login_at: Option<i64>,
+}
+
+impl Model {
+    /// The member's role; a value this version does not know reads as the least powerful.
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Reader)
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        self.blocked_at.is_some()
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -47,13 +63,16 @@ pub async fn create<C: ConnectionTrait>(
     db: &C,
     username: &str,
     password_hash: &str,
+    role: Role,
 ) -> Result<Model, CreateUserError> {
     let user = ActiveModel {
         username: Set(username.to_owned()),
         password_hash: Set(password_hash.to_owned()),
         avatar: Set(None),
-        is_admin: Set(false),
         created_at: Set(now_ms()),
+        role: Set(role.as_str().to_owned()),
+        blocked_at: Set(None),
+        last_login_at: Set(None),
         ..Default::default()
     };
     match user.insert(db).await {
@@ -61,6 +80,46 @@ pub async fn create<C: ConnectionTrait>(
         Err(err) if is_unique_violation(&err) => Err(CreateUserError::UsernameTaken),
         Err(err) => Err(err.into()),
     }
+}
+
+/// Why a registration did not create an account.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{}", .0.message())]
+    Invite(super::invite::InviteProblem),
+    #[error(transparent)]
+    Create(#[from] CreateUserError),
+}
+
+impl From<DbErr> for RegisterError {
+    fn from(err: DbErr) -> Self {
+        Self::Create(CreateUserError::Db(err))
+    }
+}
+
+/// Registers a member in one transaction: uses one use of the invitation (whose role they get;
+/// `editor` without one), creates the account, and makes the very first account an admin. A
+/// refused invitation or a taken name leaves everything as it was, the invitation included.
+#[tracing::instrument(skip_all, fields(user.name = %username))]
+pub async fn register<C: TransactionTrait>(
+    db: &C,
+    username: &str,
+    password_hash: &str,
+    invitation: Option<&str>,
+) -> Result<Model, RegisterError> {
+    let txn = db.begin().await?;
+    let role = match invitation {
+        Some(token) => super::invite::redeem(&txn, token).await?.map_err(RegisterError::Invite)?,
+        None => Role::Editor,
+    };
+    let mut created = create(&txn, username, password_hash, role).await?;
+    if first_id(&txn).await? == Some(created.id) && created.role() != Role::Admin {
+        set_role(&txn, created.id, Role::Admin).await?;
+        created.role = Role::Admin.as_str().to_owned();
+        tracing::info!(user.id = created.id, "the first account is admin");
+    }
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The member with exactly this username (case-sensitive on every backend).
@@ -108,16 +167,6 @@ pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     Entity::find().count(db).await
 }
 
-/// Makes a member an admin; false when there is no such member.
-pub async fn promote<C: ConnectionTrait>(db: &C, username: &str) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::IsAdmin, Expr::value(true))
-        .filter(Column::Username.eq(username))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
-}
-
 /// Deletes a member; their pages stay, with no author (the foreign key sets it to NULL), and
 /// their sessions go with them. Returns the deleted member.
 pub async fn delete<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option<Model>, DbErr> {
@@ -134,15 +183,27 @@ pub async fn delete<C: ConnectionTrait>(db: &C, username: &str) -> Result<Option
     Ok(Some(user))
 }
 
-/// Each member with how many pages they wrote, for `quire user list`.
+/// Each member with how many pages they wrote (live ones), in username order: one query.
 pub async fn list_with_page_counts<C: ConnectionTrait>(db: &C) -> Result<Vec<(Model, u64)>, DbErr> {
     let users = list(db).await?;
-    let mut out = Vec::with_capacity(users.len());
-    for user in users {
-        let pages = user.find_related(super::page::Entity).count(db).await?;
-        out.push((user, pages));
-    }
-    Ok(out)
+    let counts: Vec<(i32, i64)> = super::page::Entity::find()
+        .select_only()
+        .column(super::page::Column::AuthorId)
+        .column_as(super::page::Column::Id.count(), "pages")
+        .filter(super::page::Column::AuthorId.is_not_null())
+        .filter(super::page::Column::DeletedAt.is_null())
+        .group_by(super::page::Column::AuthorId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let counts: std::collections::HashMap<i32, i64> = counts.into_iter().collect();
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let pages = counts.get(&user.id).copied().unwrap_or(0).max(0).unsigned_abs();
+            (user, pages)
+        })
+        .collect())
 }
 
 /// The id of the first member ever registered (the lowest id still present).
@@ -150,12 +211,154 @@ pub async fn first_id<C: ConnectionTrait>(db: &C) -> Result<Option<i32>, DbErr> 
     Entity::find().select_only().column(Column::Id).order_by_asc(Column::Id).into_tuple().one(db).await
 }
 
-/// Makes the member with this id an admin.
-pub async fn promote_id<C: ConnectionTrait>(db: &C, id: i32) -> Result<(), DbErr> {
+/// Sets a member's role (the last-admin rule is checked by [`apply_change`]).
+async fn set_role<C: ConnectionTrait>(db: &C, id: i32, role: Role) -> Result<(), DbErr> {
     Entity::update_many()
-        .col_expr(Column::IsAdmin, Expr::value(true))
+        .col_expr(Column::Role, Expr::value(role.as_str()))
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Notes a successful login.
+pub async fn touch_login<C: ConnectionTrait>(db: &C, id: i32) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::LastLoginAt, Expr::value(now_ms()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Why an admin's change to a member was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminChangeError {
+    #[error("There is no member with that name.")]
+    NoSuchMember,
+    #[error("The last admin cannot be demoted, blocked or deleted.")]
+    LastAdmin,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// What an admin does to a member, each subject to the last-admin rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    Role(Role),
+    Block,
+    Unblock,
+    Delete,
+}
+
+/// The member, locked for the rest of the transaction, after checking that the change leaves
+/// at least one unblocked admin. The unblocked admins are locked too (`FOR UPDATE` on PostgreSQL
+/// and MySQL; SQLite's single writer serialises the transaction), so two admins demoting each
+/// other at once cannot both succeed.
+async fn lock_for_change<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    change: AdminChange,
+) -> Result<Model, AdminChangeError> {
+    let member = Entity::find()
+        .filter(Column::Username.eq(username))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(AdminChangeError::NoSuchMember)?;
+    let removes_an_admin = member.role() == Role::Admin
+        && !member.is_blocked()
+        && match change {
+            AdminChange::Role(role) => role != Role::Admin,
+            AdminChange::Block | AdminChange::Delete => true,
+            AdminChange::Unblock => false,
+        };
+    if removes_an_admin {
+        let admins: Vec<i32> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::Role.eq(Role::Admin.as_str()))
+            .filter(Column::BlockedAt.is_null())
+            .lock_exclusive()
+            .into_tuple()
+            .all(db)
+            .await?;
+        if !admins.iter().any(|&id| id != member.id) {
+            return Err(AdminChangeError::LastAdmin);
+        }
+    }
+    Ok(member)
+}
+
+/// Applies an admin's change to a member, inside the caller's transaction. Returns the member
+/// as they were before. Blocking and deleting end every session of the member.
+pub async fn apply_change<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    change: AdminChange,
+) -> Result<Model, AdminChangeError> {
+    let member = lock_for_change(db, username, change).await?;
+    match change {
+        AdminChange::Role(role) => set_role(db, member.id, role).await?,
+        AdminChange::Block | AdminChange::Unblock => {
+            let blocked_at = (change == AdminChange::Block).then(now_ms);
+            Entity::update_many()
+                .col_expr(Column::BlockedAt, Expr::value(blocked_at))
+                .filter(Column::Id.eq(member.id))
+                .exec(db)
+                .await?;
+            if change == AdminChange::Block {
+                super::session::delete_for_user(db, member.id).await?;
+            }
+        }
+        AdminChange::Delete => {
+            delete(db, username).await?;
+        }
+    }
+    Ok(member)
+}
+
+/// Applies an admin's change in its own transaction, with its audit-log entry.
+pub async fn change_by<C: TransactionTrait>(
+    db: &C,
+    username: &str,
+    change: AdminChange,
+    actor: &super::audit::Actor,
+) -> Result<Model, AdminChangeError> {
+    use super::audit::{self, Action};
+    let txn = db.begin().await?;
+    let before = apply_change(&txn, username, change).await?;
+    let (action, details) = match change {
+        AdminChange::Role(role) => (Action::Role, format!("{}: {} → {role}", before.username, before.role())),
+        AdminChange::Block => (Action::Block, String::new()),
+        AdminChange::Unblock => (Action::Unblock, String::new()),
+        AdminChange::Delete => (Action::UserDelete, format!("was {}", before.role())),
+    };
+    let unchanged = match change {
+        AdminChange::Role(role) => before.role() == role,
+        AdminChange::Block => before.is_blocked(),
+        AdminChange::Unblock => !before.is_blocked(),
+        AdminChange::Delete => false,
+    };
+    if !unchanged {
+        audit::record(&txn, actor, action, &before.username, &details).await?;
+    }
+    txn.commit().await?;
+    Ok(before)
+}
+
+/// Adds a member on an admin's behalf (web or command line), with its audit-log entry.
+pub async fn add_by<C: TransactionTrait>(
+    db: &C,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+    actor: &super::audit::Actor,
+) -> Result<Model, CreateUserError> {
+    let txn = db.begin().await?;
+    let created = create(&txn, username, password_hash, role).await?;
+    super::audit::record(&txn, actor, super::audit::Action::UserAdd, username, &format!("role {role}"))
+        .await?;
+    txn.commit().await?;
+    Ok(created)
 }

@@ -1,34 +1,34 @@
 //! Accounts: register, log in, log out.
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::render;
+use tower_sessions::Session;
+
+use super::{Routes, render};
+use crate::access::Registration;
 use crate::app::AppState;
-use crate::auth::session::Ctx;
+use crate::auth::forms::CsrfForm;
+use crate::auth::session::{self, Viewer};
 use crate::domain::{Password, Username};
 use crate::error::AppError;
-use crate::extract::{Form, TokenForm};
-use crate::flash::Kind;
-use crate::models::throttle;
-use crate::models::user::{self, CreateUserError};
+use crate::extract::{ClientIp, TokenForm};
+use crate::flash::{Flash, Kind};
+use crate::models::invite;
+use crate::models::user::{self, CreateUserError, RegisterError};
+use crate::models::{setting, throttle};
+use crate::shell::Shell;
 use crate::templates::{FieldErrors, LoginPage, LogoutPage, RegisterPage};
 use crate::urls::safe_next;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", get(register_form).post(register))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", get(logout_page).post(logout))
-}
-
-/// The client address rate limits are kept for.
-fn client(ctx: &Ctx) -> String {
-    ctx.client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/register", get(register_form).post(register))
+        .post("/login", get(login_form).post(login))
+        .post("/logout", get(logout_page).post(logout))
 }
 
 /// What a form gives back to its page: the input, never longer than a field could be.
@@ -42,16 +42,47 @@ struct RegisterForm {
     username: String,
     password: String,
     confirm_password: String,
-    csrf_token: String,
+    /// The invitation token, when the visitor came by an invitation link.
+    invite: String,
 }
 
-async fn register_form(ctx: Ctx) -> Result<Response, AppError> {
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RegisterQuery {
+    invite: String,
+}
+
+/// Whether this visitor may register now: with a valid invitation always, without one only
+/// while registration is open. A refusal says why.
+async fn may_register(state: &AppState, invite: &str) -> Result<(), AppError> {
+    if !invite.trim().is_empty() {
+        return match invite::check(&state.db.read, invite).await? {
+            Ok(_) => Ok(()),
+            Err(problem) => Err(AppError::Forbidden(problem.message())),
+        };
+    }
+    match setting::load(&state.db.read).await?.registration {
+        Registration::Open => Ok(()),
+        Registration::Invite => Err(AppError::Forbidden("Registration is by invitation only.")),
+        Registration::Closed => Err(AppError::Forbidden("Registration is closed.")),
+    }
+}
+
+async fn register_form(
+    shell: Shell,
+    State(state): State<AppState>,
+    query: Result<Query<RegisterQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let invite = query.map(|Query(q)| q.invite).unwrap_or_default();
+    let invite: String = invite.trim().chars().take(100).collect();
+    may_register(&state, &invite).await?;
     render(
         StatusCode::OK,
         RegisterPage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             username: String::new(),
+            invite,
             errors: FieldErrors::default(),
         },
     )
@@ -59,11 +90,13 @@ async fn register_form(ctx: Ctx) -> Result<Response, AppError> {
 
 #[tracing::instrument(skip_all)]
 async fn register(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
-    Form(form): Form<RegisterForm>,
+    client: ClientIp,
+    CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> Result<Response, AppError> {
-    ctx.check_csrf(&form.csrf_token)?;
+    let invite = form.invite.trim().to_owned();
+    may_register(&state, &invite).await?;
     let mut errors = FieldErrors::default();
     let username = Username::parse(&form.username).map_err(|e| errors.username.push(e.into())).ok();
     if form.confirm_password != form.password {
@@ -72,40 +105,48 @@ async fn register(
     let password = Password::parse(form.password).map_err(|e| errors.password.push(e.into())).ok();
 
     let (Some(username), Some(password), true) = (username, password, errors.is_empty()) else {
-        return register_again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &form.username, errors);
+        return register_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, &form.username, &invite, errors);
     };
 
     let limit = state.settings.limits.register;
-    let key = format!("register|{}", client(&ctx));
+    let key = format!("register|{}", client.key());
     if let Some(retry_after) = throttle::blocked_for(&state.db.read, &key, limit).await? {
         return Err(AppError::TooManyAttempts { what: "registrations", retry_after });
     }
     throttle::hit(&state.db.write, &key, limit).await?;
     let hash = state.hasher.hash(password).await?;
-    match user::create(&state.db.write, username.as_str(), &hash).await {
+    let invitation = (!invite.is_empty()).then_some(invite.as_str());
+    match user::register(&state.db.write, username.as_str(), &hash, invitation).await {
         Ok(created) => {
-            tracing::info!(user.id = created.id, "registered");
-            super::wiki::promote_if_first(&state, created.id).await?;
-            ctx.flash(Kind::Success, "Registration successful! Please log in.");
+            tracing::info!(user.id = created.id, user.role = %created.role, "registered");
+            shell.flash(Kind::Success, "Registration successful! Please log in.");
             Ok(Redirect::to("/login").into_response())
         }
-        Err(CreateUserError::UsernameTaken) => {
+        Err(RegisterError::Invite(problem)) => Err(AppError::Forbidden(problem.message())),
+        Err(RegisterError::Create(CreateUserError::UsernameTaken)) => {
             errors.username.push(CreateUserError::UsernameTaken.to_string());
-            register_again(&ctx, StatusCode::CONFLICT, username.as_str(), errors)
+            register_again(&shell, StatusCode::CONFLICT, username.as_str(), &invite, errors)
         }
-        Err(CreateUserError::Db(err)) => Err(err.into()),
+        Err(RegisterError::Create(CreateUserError::Db(err))) => Err(err.into()),
     }
 }
 
 fn register_again(
-    ctx: &Ctx,
+    shell: &Shell,
     status: StatusCode,
     username: &str,
+    invite: &str,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
     render(
         status,
-        RegisterPage { csrf_token: ctx.csrf_token(), layout: ctx.layout(), username: echo(username), errors },
+        RegisterPage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            username: echo(username),
+            invite: invite.chars().take(100).collect(),
+            errors,
+        },
     )
 }
 
@@ -114,7 +155,6 @@ fn register_again(
 struct LoginForm {
     username: String,
     password: String,
-    csrf_token: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -128,21 +168,24 @@ fn next_of(query: Result<Query<NextQuery>, axum::extract::rejection::QueryReject
 }
 
 async fn login_form(
-    ctx: Ctx,
+    shell: Shell,
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    login_page(&ctx, StatusCode::OK, String::new(), next_of(query), FieldErrors::default())
+    login_page(&shell, StatusCode::OK, String::new(), next_of(query), FieldErrors::default())
 }
 
 fn login_page(
-    ctx: &Ctx,
+    shell: &Shell,
     status: StatusCode,
     username: String,
     next: String,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
     let next = if next == "/" { String::new() } else { next };
-    render(status, LoginPage { csrf_token: ctx.csrf_token(), layout: ctx.layout(), username, next, errors })
+    render(
+        status,
+        LoginPage { csrf_token: shell.csrf_token(), layout: shell.layout(), username, next, errors },
+    )
 }
 
 /// The one message for an unknown user and a wrong password alike.
@@ -150,12 +193,13 @@ const INVALID_LOGIN: &str = "Invalid username or password.";
 
 #[tracing::instrument(skip_all)]
 async fn login(
-    ctx: Ctx,
+    shell: Shell,
+    session: Session,
     State(state): State<AppState>,
+    client: ClientIp,
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
-    Form(form): Form<LoginForm>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    ctx.check_csrf(&form.csrf_token)?;
     let next = next_of(query);
     let mut errors = FieldErrors::default();
     if form.username.trim().is_empty() {
@@ -165,14 +209,14 @@ async fn login(
         errors.password.push("Password is required.".into());
     }
     if !errors.is_empty() {
-        return login_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
+        return login_page(&shell, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
     }
 
     // Failures are counted per account and address, and per account from everywhere; a
     // blocked attempt is refused before any password work and is not counted again.
     let limits = state.settings.limits;
     let account = form.username.trim().to_owned();
-    let pair_key = format!("login|{}|{account}", client(&ctx));
+    let pair_key = format!("login|{}|{account}", client.key());
     let account_key = format!("login-account|{account}");
     for (key, limit) in [(&pair_key, limits.login), (&account_key, limits.account_login)] {
         if let Some(retry_after) = throttle::blocked_for(&state.db.read, key, limit).await? {
@@ -190,11 +234,20 @@ async fn login(
     let verified = state.hasher.verify(Password::unchecked(form.password), stored).await?;
 
     match found {
+        // The right password for a blocked account: refused, and counted like any failure.
+        Some(user) if verified && user.is_blocked() => {
+            tracing::info!(user.id = user.id, "login refused: the account is blocked");
+            throttle::hit(&state.db.write, &pair_key, limits.login).await?;
+            throttle::hit(&state.db.write, &account_key, limits.account_login).await?;
+            errors.form.push("This account is blocked.".into());
+            login_page(&shell, StatusCode::FORBIDDEN, echo(&form.username), next, errors)
+        }
         Some(user) if verified => {
             throttle::clear(&state.db.write, &pair_key).await?;
-            ctx.log_in(user.id).await?;
+            session::log_in(&session, user.id).await?;
+            user::touch_login(&state.db.write, user.id).await?;
             tracing::info!(user.id = user.id, "logged in");
-            ctx.flash(Kind::Success, "Login successful!");
+            shell.flash(Kind::Success, "Login successful!");
             Ok(Redirect::to(safe_next(Some(&next).filter(|n| !n.is_empty()).map(String::as_str)))
                 .into_response())
         }
@@ -203,20 +256,24 @@ async fn login(
             throttle::hit(&state.db.write, &pair_key, limits.login).await?;
             throttle::hit(&state.db.write, &account_key, limits.account_login).await?;
             errors.form.push(INVALID_LOGIN.into());
-            login_page(&ctx, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
+            login_page(&shell, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
         }
     }
 }
 
-async fn logout_page(ctx: Ctx) -> Result<Response, AppError> {
-    render(StatusCode::OK, LogoutPage { layout: ctx.layout() })
+async fn logout_page(shell: Shell) -> Result<Response, AppError> {
+    render(StatusCode::OK, LogoutPage { layout: shell.layout() })
 }
 
-async fn logout(ctx: Ctx, Form(form): Form<TokenForm>) -> Result<Response, AppError> {
-    ctx.check_csrf(&form.csrf_token)?;
-    if ctx.user.is_some() {
-        ctx.log_out().await?;
+async fn logout(
+    viewer: Viewer,
+    session: Session,
+    flash: Flash,
+    CsrfForm(_): CsrfForm<TokenForm>,
+) -> Result<Response, AppError> {
+    if viewer.is_member() {
+        session::log_out(&session).await?;
     }
-    ctx.flash(Kind::Info, "You have been logged out.");
+    flash.push(Kind::Info, "You have been logged out.");
     Ok(Redirect::to("/login").into_response())
 }

@@ -1,17 +1,16 @@
 //! Finding things: search, recent changes (and their Atom feed), members' pages.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::render;
+use super::{Routes, render};
 use crate::app::AppState;
-use crate::auth::session::Ctx;
 use crate::error::AppError;
 use crate::models::{page, revision, search, user};
+use crate::shell::Shell;
 use crate::templates::{
     AtomEntry, AtomFeed, Change, Link, RecentPage, SearchPage, SearchResult, UserPage, format_time,
 };
@@ -23,12 +22,12 @@ const CHANGES_PER_PAGE: u64 = 50;
 const QUERY_MAX_CHARS: usize = 200;
 const SNIPPET_CHARS: usize = 180;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/search", get(find))
-        .route("/recent", get(recent))
-        .route("/recent.atom", get(feed))
-        .route("/users/{name}", get(member))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/search", get(find))
+        .get("/recent", get(recent))
+        .get("/recent.atom", get(feed))
+        .get("/users/{name}", get(member))
 }
 
 #[derive(Deserialize, Default)]
@@ -40,7 +39,7 @@ struct SearchQuery {
 
 #[tracing::instrument(skip_all)]
 async fn find(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
@@ -79,7 +78,7 @@ async fn find(
     render(
         StatusCode::OK,
         SearchPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
             query: q,
             message,
             results,
@@ -112,7 +111,7 @@ struct ScreenQuery {
 }
 
 async fn recent(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
@@ -124,7 +123,7 @@ async fn recent(
     render(
         StatusCode::OK,
         RecentPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
             changes: changes(entries),
             prev_href: (number > 1).then(|| format!("/recent?page={}", number - 1)),
             next_href: has_next.then(|| format!("/recent?page={}", number + 1)),
@@ -170,7 +169,7 @@ async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
 }
 
 async fn member(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, AppError> {
@@ -180,14 +179,15 @@ async fn member(
     let pages = page::titles_by_author(db, &found).await?;
     let contributions = revision::by_author(db, found.id, CHANGES_PER_PAGE).await?;
     // Avatars are served to members only; visitors see none.
-    let avatar_src = ctx.user.as_ref().and(found.avatar.as_deref()).map(crate::uploads::avatar_src);
+    let avatar_src =
+        shell.viewer.member.as_ref().and(found.avatar.as_deref()).map(crate::uploads::avatar_src);
     render(
         StatusCode::OK,
         UserPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
+            role: found.role().as_str(),
             username: found.username,
             avatar_src,
-            admin: found.is_admin,
             joined: format_time(found.created_at),
             pages: pages.into_iter().map(Link::page).collect(),
             contributions: changes(contributions),

@@ -1,23 +1,24 @@
 //! Editing without losing work: conditional saves, three-way merges of concurrent edits,
 //! conflicts brought back to the editor, previews by the server's own renderer, reverts.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::render;
 use super::wiki::{live_page, page_path};
+use super::{Routes, render};
 use crate::app::AppState;
-use crate::auth::session::Ctx;
+use crate::auth::forms::CsrfForm;
+use crate::auth::session::Editor;
 use crate::domain::check_content;
 use crate::error::AppError;
-use crate::extract::{Form, TitlePath, TokenForm};
-use crate::flash::Kind;
+use crate::extract::{TitlePath, TokenForm};
+use crate::flash::{Flash, Kind};
 use crate::models::page::{self, Edit, PageView, Saved};
 use crate::models::revision;
+use crate::shell::Shell;
 use crate::templates::{EditPage, FieldErrors};
 use crate::{diff, render as content, urls};
 
@@ -26,11 +27,11 @@ use crate::{diff, render as content, urls};
 const SAVE_ATTEMPTS: usize = 32;
 const SUMMARY_MAX: usize = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/wiki/{title}/edit", get(edit_form).post(save))
-        .route("/wiki/{title}/revisions/{id}/revert", post(revert))
-        .route("/preview", post(preview))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/wiki/{title}/edit", get(edit_form).post(save))
+        .post("/wiki/{title}/revisions/{id}/revert", post(revert))
+        .post("/preview", post(preview))
 }
 
 /// What the editor shows besides the form itself.
@@ -50,12 +51,17 @@ pub struct Conflict {
     pub theirs: Vec<diff::DiffRow>,
 }
 
-fn editor(ctx: &Ctx, status: StatusCode, view: &PageView, state: EditorState) -> Result<Response, AppError> {
+fn editor(
+    shell: &Shell,
+    status: StatusCode,
+    view: &PageView,
+    state: EditorState,
+) -> Result<Response, AppError> {
     render(
         status,
         EditPage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             action: page_path(&view.page.title, "/edit"),
             page_href: urls::page(&view.page.title),
             title: view.page.title.clone(),
@@ -69,12 +75,16 @@ fn editor(ctx: &Ctx, status: StatusCode, view: &PageView, state: EditorState) ->
     )
 }
 
-async fn edit_form(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Result<Response, AppError> {
+async fn edit_form(
+    _editor: Editor,
+    shell: Shell,
+    State(state): State<AppState>,
+    path: TitlePath,
+) -> Result<Response, AppError> {
     let view = live_page(&state, path).await?;
-    ctx.require_user(&page_path(&view.page.title, "/edit"))?;
     let base = view.page.revision_id.unwrap_or_default();
     let content = view.page.content.clone();
-    editor(&ctx, StatusCode::OK, &view, EditorState { content, base, ..EditorState::default() })
+    editor(&shell, StatusCode::OK, &view, EditorState { content, base, ..EditorState::default() })
 }
 
 #[derive(Deserialize, Default)]
@@ -83,7 +93,6 @@ struct EditForm {
     content: String,
     summary: String,
     base_revision: String,
-    csrf_token: String,
     preview: Option<String>,
 }
 
@@ -95,14 +104,14 @@ async fn render_markdown(source: String) -> Result<content::Rendered, AppError> 
 
 #[tracing::instrument(skip_all)]
 async fn save(
-    ctx: Ctx,
+    Editor(author): Editor,
+    shell: Shell,
     State(state): State<AppState>,
     path: TitlePath,
-    Form(form): Form<EditForm>,
+    CsrfForm(form): CsrfForm<EditForm>,
 ) -> Result<Response, AppError> {
     let mut view = live_page(&state, path).await?;
-    let author_id = ctx.require_user(&page_path(&view.page.title, "/edit"))?.id;
-    ctx.check_csrf(&form.csrf_token)?;
+    let author_id = author.id;
 
     let summary: String = form.summary.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut errors = FieldErrors::default();
@@ -130,11 +139,11 @@ async fn save(
     };
     let Some(base) = base.filter(|_| errors.is_empty()) else {
         let base = base.unwrap_or_else(|| view.page.revision_id.unwrap_or_default());
-        return editor(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
+        return editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
     };
     if form.preview.is_some() {
         let rendered = render_markdown(form.content.clone()).await?;
-        return editor(&ctx, StatusCode::OK, &view, kept(errors, Some(rendered.html), None, base));
+        return editor(&shell, StatusCode::OK, &view, kept(errors, Some(rendered.html), None, base));
     }
 
     let summary_text = summary.as_str();
@@ -146,7 +155,7 @@ async fn save(
             let Some(ancestor) = revision::find(&state.db.read, view.page.id, base).await? else {
                 errors.form.push("The revision this edit started from is not part of this page.".into());
                 return editor(
-                    &ctx,
+                    &shell,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &view,
                     kept(errors, None, None, current),
@@ -166,17 +175,22 @@ async fn save(
                     };
                     let mut shown = kept(errors, None, Some(conflict), current);
                     shown.content = conflicted;
-                    return editor(&ctx, StatusCode::CONFLICT, &view, shown);
+                    return editor(&shell, StatusCode::CONFLICT, &view, shown);
                 }
             }
         };
         if text == view.page.content {
-            ctx.flash(Kind::Info, "No changes to save: the page already has this text.");
+            shell.flash(Kind::Info, "No changes to save: the page already has this text.");
             return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
         }
         if let Err(e) = check_content(&text) {
             errors.content.push(e.into());
-            return editor(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, current));
+            return editor(
+                &shell,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &view,
+                kept(errors, None, None, current),
+            );
         }
         let rendered = render_markdown(text.clone()).await?;
         let edit = Edit {
@@ -192,7 +206,7 @@ async fn save(
         match page::save(&state.db.write, edit).await? {
             Saved::Revision(rev) => {
                 tracing::info!(page.id = view.page.id, revision.id = rev.id, merged, "page saved");
-                ctx.flash(
+                shell.flash(
                     Kind::Success,
                     if merged {
                         "Saved. Someone else changed other parts of this page meanwhile: both changes are kept."
@@ -212,22 +226,17 @@ async fn save(
     }
     errors.form.push("The page keeps changing under this edit; nothing was saved. Try again.".into());
     let current = view.page.revision_id.unwrap_or_default();
-    editor(&ctx, StatusCode::CONFLICT, &view, kept(errors, None, None, base.min(current)))
+    editor(&shell, StatusCode::CONFLICT, &view, kept(errors, None, None, base.min(current)))
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PreviewForm {
     content: String,
-    csrf_token: String,
 }
 
 /// POST /preview — the HTML the server would store for this Markdown (members only).
-async fn preview(ctx: Ctx, Form(form): Form<PreviewForm>) -> Result<Response, AppError> {
-    if ctx.user.is_none() {
-        return Err(AppError::Forbidden("Log in to preview."));
-    }
-    ctx.check_csrf(&form.csrf_token)?;
+async fn preview(_editor: Editor, CsrfForm(form): CsrfForm<PreviewForm>) -> Result<Response, AppError> {
     if form.content.len() > crate::domain::CONTENT_MAX_BYTES {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, "Content must be at most 1 MiB.").into_response());
     }
@@ -244,20 +253,20 @@ async fn preview(ctx: Ctx, Form(form): Form<PreviewForm>) -> Result<Response, Ap
 
 #[tracing::instrument(skip_all)]
 async fn revert(
-    ctx: Ctx,
+    Editor(author): Editor,
+    flash: Flash,
     State(state): State<AppState>,
     path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
-    Form(form): Form<TokenForm>,
+    CsrfForm(_): CsrfForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let Path((title, id)) = path?;
     let mut view = page::find_with_author(&state.db.read, &title).await?.ok_or(AppError::NotFound)?;
-    let author_id = ctx.require_user(&urls::page(&view.page.title))?.id;
-    ctx.check_csrf(&form.csrf_token)?;
+    let author_id = author.id;
     let old = revision::find(&state.db.read, view.page.id, id).await?.ok_or(AppError::NotFound)?;
     let summary = format!("Reverted to revision {id}");
     for _ in 0..SAVE_ATTEMPTS {
         if old.content == view.page.content && old.format == view.page.format {
-            ctx.flash(Kind::Info, "No changes to save: the page already has this text.");
+            flash.push(Kind::Info, "No changes to save: the page already has this text.");
             return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
         }
         let source = (old.content.clone(), old.format.clone());
@@ -276,7 +285,7 @@ async fn revert(
         };
         match page::save(&state.db.write, edit).await? {
             Saved::Revision(_) => {
-                ctx.flash(Kind::Success, &format!("Reverted to revision {id}."));
+                flash.push(Kind::Success, &format!("Reverted to revision {id}."));
                 return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
             }
             Saved::Moved => {

@@ -7,13 +7,13 @@ use percent_encoding::percent_decode_str;
 
 use super::render;
 use crate::app::AppState;
-use crate::auth::session::Ctx;
 use crate::error::AppError;
 use crate::models::page;
+use crate::shell::Shell;
 use crate::templates::ErrorPage;
 
 pub async fn not_found(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, AppError> {
@@ -27,7 +27,7 @@ pub async fn not_found(
     render(
         StatusCode::NOT_FOUND,
         ErrorPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
             status: 404,
             title: "Page Not Found",
             message: "The page you’re looking for doesn’t exist.",

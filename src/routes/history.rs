@@ -1,29 +1,28 @@
 //! History you can trust: every revision, each one viewable, diffs between any two.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::render;
 use super::wiki::page_path;
+use super::{Routes, render};
 use crate::app::AppState;
-use crate::auth::session::Ctx;
 use crate::error::AppError;
 use crate::models::{page, revision};
+use crate::shell::Shell;
 use crate::templates::{DiffPage, HistoryPage, HistoryRow, RevisionPage, format_time};
 use crate::{diff, render as content, urls};
 
 /// Revisions per screen of the history.
 const PER_PAGE: u64 = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/wiki/{title}/history", get(history))
-        .route("/wiki/{title}/revisions/{id}", get(show))
-        .route("/wiki/{title}/diff", get(compare))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/wiki/{title}/history", get(history))
+        .get("/wiki/{title}/revisions/{id}", get(show))
+        .get("/wiki/{title}/diff", get(compare))
 }
 
 #[derive(Deserialize, Default)]
@@ -42,7 +41,7 @@ fn size_change(size: i32, before: Option<i32>) -> String {
 }
 
 async fn history(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
@@ -76,7 +75,7 @@ async fn history(
     render(
         StatusCode::OK,
         HistoryPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
             page_href: base.clone(),
             diff_action: format!("{base}/diff"),
             title: view.page.title,
@@ -88,7 +87,7 @@ async fn history(
 }
 
 async fn show(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, AppError> {
@@ -108,8 +107,8 @@ async fn show(
     render(
         StatusCode::OK,
         RevisionPage {
-            csrf_token: if ctx.user.is_some() { ctx.csrf_token() } else { String::new() },
-            layout: ctx.layout(),
+            csrf_token: shell.member_csrf_token(),
+            layout: shell.layout(),
             page_href: urls::page(&view.page.title),
             revert_action: page_path(&view.page.title, &format!("/revisions/{}/revert", rev.id)),
             diff_href: format!(
@@ -137,7 +136,7 @@ struct DiffQuery {
 }
 
 async fn compare(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     query: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
@@ -158,7 +157,7 @@ async fn compare(
     render(
         StatusCode::OK,
         DiffPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
             from_href: format!("{base}/revisions/{from}"),
             to_href: format!("{base}/revisions/{to}"),
             history_href: format!("{base}/history"),

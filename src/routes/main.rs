@@ -1,28 +1,27 @@
 //! The index: every page, alphabetically, a screen at a time.
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::render;
+use super::{Routes, render};
 use crate::app::AppState;
 use crate::assets;
-use crate::auth::session::Ctx;
 use crate::error::AppError;
 use crate::models::page;
+use crate::shell::Shell;
 use crate::templates::{IndexPage, Link};
 
 /// Titles per screen of the index.
 const PER_PAGE: u64 = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/static/{name}", get(assets::serve))
-        .route("/favicon.ico", get(assets::favicon))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/", get(index))
+        .get("/static/{name}", get(assets::serve))
+        .get("/favicon.ico", get(assets::favicon))
 }
 
 #[derive(Deserialize)]
@@ -32,7 +31,7 @@ struct IndexQuery {
 
 #[tracing::instrument(skip_all)]
 async fn index(
-    ctx: Ctx,
+    shell: Shell,
     State(state): State<AppState>,
     query: Result<Query<IndexQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
@@ -43,7 +42,7 @@ async fn index(
     render(
         StatusCode::OK,
         IndexPage {
-            layout: ctx.layout(),
+            layout: shell.layout(),
             pages: screen.titles.into_iter().map(Link::page).collect(),
             prev_href,
             next_href,

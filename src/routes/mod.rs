@@ -1,9 +1,11 @@
 //! HTTP routes, one module per seed blueprint.
 
 use axum::Router;
+use axum::routing::MethodRouter;
 
 use crate::app::AppState;
 
+pub mod admin;
 pub mod auth;
 pub mod browse;
 pub mod edit;
@@ -13,9 +15,41 @@ pub mod main;
 pub mod profile;
 pub mod wiki;
 
-/// Every route of the wiki.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The routes of a module, remembering which paths accept POST — so that a test can send each
+/// of them a request without a CSRF token and see it refused.
+#[derive(Default)]
+pub struct Routes {
+    router: Router<AppState>,
+    posts: Vec<&'static str>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A route that only reads (GET, and HEAD with it).
+    pub fn get(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, methods);
+        self
+    }
+
+    /// A route that accepts POST (and possibly GET): every such route goes through here.
+    pub fn post(mut self, path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, methods);
+        self.posts.push(path);
+        self
+    }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.posts.extend(other.posts);
+        self
+    }
+}
+
+fn all() -> Routes {
+    Routes::new()
         .merge(main::router())
         .merge(auth::router())
         .merge(wiki::router())
@@ -23,7 +57,17 @@ pub fn router() -> Router<AppState> {
         .merge(history::router())
         .merge(browse::router())
         .merge(profile::router())
-        .fallback(errors::not_found)
+        .merge(admin::router())
+}
+
+/// Every route of the wiki.
+pub fn router() -> Router<AppState> {
+    all().router.fallback(errors::not_found)
+}
+
+/// Every path that accepts POST, as registered (`/wiki/{title}/delete`).
+pub fn post_routes() -> Vec<&'static str> {
+    all().posts
 }
 
 /// Renders a template into an HTML response with the given status.

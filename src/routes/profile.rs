@@ -1,37 +1,40 @@
 //! The member's profile: their avatar, its upload, and the pages they wrote.
 
-use axum::Router;
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use super::render;
+use super::{Routes, render};
 use crate::app::AppState;
-use crate::auth::session::{Ctx, CurrentUser};
+use crate::auth::forms::{CsrfMultipart, FilePart};
+use crate::auth::session::{CurrentUser, Member};
 use crate::error::AppError;
 use crate::flash::Kind;
 use crate::models::{page, user};
+use crate::shell::Shell;
 use crate::templates::{FieldErrors, Link, ProfilePage};
 use crate::uploads::{self, AvatarError};
 
 /// The whole upload request: a 5 MiB image and the form around it.
 pub const UPLOAD_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/profile", get(profile).post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
-        .route("/avatars/{name}", get(avatar))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/profile", get(profile).post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .get("/avatars/{name}", get(avatar))
 }
 
-async fn profile(ctx: Ctx, State(state): State<AppState>) -> Result<Response, AppError> {
-    let user = ctx.require_user("/profile")?.clone();
-    profile_page(&ctx, &state, &user, StatusCode::OK, FieldErrors::default()).await
+async fn profile(
+    Member(member): Member,
+    shell: Shell,
+    State(state): State<AppState>,
+) -> Result<Response, AppError> {
+    profile_page(&shell, &state, &member, StatusCode::OK, FieldErrors::default()).await
 }
 
 async fn profile_page(
-    ctx: &Ctx,
+    shell: &Shell,
     state: &AppState,
     current: &CurrentUser,
     status: StatusCode,
@@ -42,8 +45,8 @@ async fn profile_page(
     render(
         status,
         ProfilePage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             avatar_src: member.avatar.as_deref().map(uploads::avatar_src),
             username: member.username,
             pages: pages.into_iter().map(Link::page).collect(),
@@ -52,69 +55,29 @@ async fn profile_page(
     )
 }
 
-/// The parts of the upload form that matter.
-#[derive(Default)]
-struct UploadForm {
-    csrf_token: String,
-    filename: String,
-    bytes: Vec<u8>,
-    too_large: bool,
-}
-
-async fn read_upload(mut multipart: Multipart) -> Result<UploadForm, AppError> {
-    let mut form = UploadForm::default();
-    while let Some(mut field) = multipart.next_field().await? {
-        match field.name() {
-            Some("csrf_token") => {
-                let text = field.text().await?;
-                form.csrf_token = text.chars().take(256).collect();
-            }
-            Some("avatar") => {
-                form.filename = field.file_name().unwrap_or_default().to_owned();
-                while let Some(chunk) = field.chunk().await? {
-                    if form.bytes.len() + chunk.len() > uploads::MAX_BYTES {
-                        form.too_large = true;
-                        form.bytes.clear();
-                        // Keep reading (and dropping) so the rest of the form still arrives.
-                        continue;
-                    }
-                    if !form.too_large {
-                        form.bytes.extend_from_slice(&chunk);
-                    }
-                }
-            }
-            _ => while field.chunk().await?.is_some() {},
-        }
-    }
-    Ok(form)
-}
-
 #[tracing::instrument(skip_all)]
 async fn upload(
-    ctx: Ctx,
+    Member(current): Member,
+    shell: Shell,
     State(state): State<AppState>,
-    multipart: Result<Multipart, MultipartRejection>,
+    mut form: CsrfMultipart,
 ) -> Result<Response, AppError> {
-    let current = ctx.require_user("/profile")?.clone();
-    let multipart = multipart
-        .map_err(|_| AppError::BadRequest("The upload must be sent as multipart/form-data.".into()))?;
-    let form = read_upload(multipart).await?;
-    ctx.check_csrf(&form.csrf_token)?;
-
-    let checked = if form.too_large {
-        Err(AvatarError::TooLarge)
-    } else {
-        let _permit = state.images.acquire().await.map_err(anyhow::Error::from)?;
-        let UploadForm { filename, bytes, .. } = form;
-        tokio::task::spawn_blocking(move || uploads::validate(&filename, &bytes))
-            .await
-            .map_err(|err| anyhow::anyhow!("the image check failed: {err}"))?
+    let checked = match form.take_file("avatar") {
+        None => Err(AvatarError::Missing),
+        Some(file) if file.bytes.len() > uploads::MAX_BYTES => Err(AvatarError::TooLarge),
+        Some(file) => {
+            let _permit = state.images.acquire().await.map_err(anyhow::Error::from)?;
+            let FilePart { file_name, bytes, .. } = file;
+            tokio::task::spawn_blocking(move || uploads::validate(&file_name, &bytes))
+                .await
+                .map_err(|err| anyhow::anyhow!("the image check failed: {err}"))?
+        }
     };
     let avatar = match checked {
         Ok(avatar) => avatar,
         Err(err) => {
             let errors = FieldErrors { avatar: vec![err.to_string()], ..FieldErrors::default() };
-            return profile_page(&ctx, &state, &current, StatusCode::UNPROCESSABLE_ENTITY, errors).await;
+            return profile_page(&shell, &state, &current, StatusCode::UNPROCESSABLE_ENTITY, errors).await;
         }
     };
 
@@ -132,18 +95,17 @@ async fn upload(
         }
     }
     tracing::info!(user.id = current.id, "avatar uploaded");
-    ctx.flash(Kind::Success, "Avatar uploaded successfully!");
+    shell.flash(Kind::Success, "Avatar uploaded successfully!");
     Ok(Redirect::to("/profile").into_response())
 }
 
 /// GET /avatars/NAME — members only, and only names Quire generated.
 async fn avatar(
-    ctx: Ctx,
+    _member: Member,
     State(state): State<AppState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, AppError> {
     let Path(name) = path?;
-    ctx.require_user(&format!("/avatars/{}", crate::urls::segment(&name)))?;
     let file = uploads::path_of(&state.settings.avatar_dir, &name).ok_or(AppError::NotFound)?;
     let bytes = match tokio::fs::read(&file).await {
         Ok(bytes) => bytes,

@@ -1,31 +1,32 @@
 //! Wiki pages: create, view (with what links here), rename, delete and restore.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::render;
+use super::{Routes, render};
 use crate::app::AppState;
-use crate::auth::session::{Ctx, CurrentUser};
+use crate::auth::forms::CsrfForm;
+use crate::auth::session::{Admin, CurrentUser, Editor};
 use crate::domain::{PageTitle, check_content};
 use crate::error::AppError;
-use crate::extract::{Form, TitlePath, TokenForm};
-use crate::flash::Kind;
+use crate::extract::{TitlePath, TokenForm};
+use crate::flash::{Flash, Kind};
+use crate::models::link;
 use crate::models::page::{self, CreatePageError, NewPage, PageView};
-use crate::models::{link, user};
+use crate::shell::Shell;
 use crate::templates::{CreatePage, FieldErrors, Link, MissingPage, RenamePage, WikiPage, format_time};
 use crate::{render as content, urls};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/create", get(create_form).post(create))
-        .route("/wiki/{title}", get(view))
-        .route("/wiki/{title}/rename", get(rename_form).post(rename))
-        .route("/wiki/{title}/delete", post(delete))
-        .route("/wiki/{title}/restore", post(restore))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/create", get(create_form).post(create))
+        .get("/wiki/{title}", get(view))
+        .post("/wiki/{title}/rename", get(rename_form).post(rename))
+        .post("/wiki/{title}/delete", post(delete))
+        .post("/wiki/{title}/restore", post(restore))
 }
 
 /// The live page of a path, or 404.
@@ -39,9 +40,9 @@ pub fn page_path(title: &str, suffix: &str) -> String {
     format!("{}{suffix}", urls::page(title))
 }
 
-/// The author of a page, or an admin.
+/// An admin, or an editor who wrote the page (readers change nothing).
 fn may_delete(user: &CurrentUser, view: &PageView) -> bool {
-    user.is_admin || view.page.author_id == Some(user.id)
+    user.is_admin() || (user.role.may_edit() && view.page.author_id == Some(user.id))
 }
 
 #[derive(Deserialize, Default)]
@@ -51,16 +52,16 @@ struct CreateQuery {
 }
 
 async fn create_form(
-    ctx: Ctx,
+    _editor: Editor,
+    shell: Shell,
     query: Result<Query<CreateQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    ctx.require_user("/create")?;
     let title = query.map(|Query(q)| q.title).unwrap_or_default();
     render(
         StatusCode::OK,
         CreatePage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             title: title.chars().take(100).collect(),
             content: String::new(),
             errors: FieldErrors::default(),
@@ -73,17 +74,16 @@ async fn create_form(
 struct CreateForm {
     title: String,
     content: String,
-    csrf_token: String,
 }
 
 #[tracing::instrument(skip_all)]
 async fn create(
-    ctx: Ctx,
+    Editor(author): Editor,
+    shell: Shell,
     State(state): State<AppState>,
-    Form(form): Form<CreateForm>,
+    CsrfForm(form): CsrfForm<CreateForm>,
 ) -> Result<Response, AppError> {
-    let author_id = ctx.require_user("/create")?.id;
-    ctx.check_csrf(&form.csrf_token)?;
+    let author_id = author.id;
 
     let mut errors = FieldErrors::default();
     let title = PageTitle::parse(&form.title).map_err(|e| errors.title.push(e.into())).ok();
@@ -91,7 +91,7 @@ async fn create(
         errors.content.push(e.into());
     }
     let Some(title) = title.filter(|_| errors.is_empty()) else {
-        return create_again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, form, errors);
+        return create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors);
     };
 
     let source = form.content.clone();
@@ -113,19 +113,19 @@ async fn create(
     match created {
         Ok(created) => {
             tracing::info!(page.id = created.id, "page created");
-            ctx.flash(Kind::Success, "Page created successfully!");
+            shell.flash(Kind::Success, "Page created successfully!");
             Ok(Redirect::to(&urls::page(&created.title)).into_response())
         }
         Err(CreatePageError::TitleTaken) => {
             errors.title.push(CreatePageError::TitleTaken.to_string());
-            create_again(&ctx, StatusCode::CONFLICT, form, errors)
+            create_again(&shell, StatusCode::CONFLICT, form, errors)
         }
         Err(CreatePageError::Db(err)) => Err(err.into()),
     }
 }
 
 fn create_again(
-    ctx: &Ctx,
+    shell: &Shell,
     status: StatusCode,
     form: CreateForm,
     errors: FieldErrors,
@@ -136,8 +136,8 @@ fn create_again(
     render(
         status,
         CreatePage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             title: form.title.chars().take(200).collect(),
             content,
             errors,
@@ -146,11 +146,11 @@ fn create_again(
 }
 
 #[tracing::instrument(skip_all)]
-async fn view(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Result<Response, AppError> {
+async fn view(shell: Shell, State(state): State<AppState>, path: TitlePath) -> Result<Response, AppError> {
     let Path(title) = path?;
     let db = &state.db.read;
     let found = page::find_including_deleted(db, &title).await?;
-    let is_admin = ctx.user.as_ref().is_some_and(|u| u.is_admin);
+    let is_admin = shell.viewer.is_admin();
     let Some(found) = found.filter(|view| view.page.deleted_at.is_none() || is_admin) else {
         if let Some(current) = link::renamed_to(db, &title).await? {
             return Ok(Redirect::permanent(&urls::page(&current)).into_response());
@@ -158,19 +158,21 @@ async fn view(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Resul
         return render(
             StatusCode::NOT_FOUND,
             MissingPage {
-                layout: ctx.layout(),
+                layout: shell.layout(),
+                may_create: shell.viewer.member.as_ref().is_none_or(|member| member.role.may_edit()),
                 create_href: format!("/create?title={}", urls::encode_query(&title)),
                 title,
             },
         );
     };
     let (missing, backlinks) = link::for_view(db, found.page.id, &found.page.title).await?;
-    let may_delete = ctx.user.as_ref().is_some_and(|user| may_delete(user, &found));
+    let member = shell.viewer.member.as_ref();
+    let may_delete = member.is_some_and(|user| may_delete(user, &found));
     render(
         StatusCode::OK,
         WikiPage {
-            csrf_token: if ctx.user.is_some() { ctx.csrf_token() } else { String::new() },
-            layout: ctx.layout(),
+            csrf_token: shell.member_csrf_token(),
+            layout: shell.layout(),
             author: found.author.map(|name| Link { href: urls::user(&name), text: name }),
             updated: format_time(found.page.updated_at),
             html: content::mark_missing(&found.page.html, &missing),
@@ -183,14 +185,18 @@ async fn view(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Resul
     )
 }
 
-async fn rename_form(ctx: Ctx, State(state): State<AppState>, path: TitlePath) -> Result<Response, AppError> {
+async fn rename_form(
+    _editor: Editor,
+    shell: Shell,
+    State(state): State<AppState>,
+    path: TitlePath,
+) -> Result<Response, AppError> {
     let found = live_page(&state, path).await?;
-    ctx.require_user(&page_path(&found.page.title, "/rename"))?;
-    rename_page(&ctx, StatusCode::OK, &found.page.title, found.page.title.clone(), FieldErrors::default())
+    rename_page(&shell, StatusCode::OK, &found.page.title, found.page.title.clone(), FieldErrors::default())
 }
 
 fn rename_page(
-    ctx: &Ctx,
+    shell: &Shell,
     status: StatusCode,
     title: &str,
     new_title: String,
@@ -199,8 +205,8 @@ fn rename_page(
     render(
         status,
         RenamePage {
-            csrf_token: ctx.csrf_token(),
-            layout: ctx.layout(),
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
             action: page_path(title, "/rename"),
             title: title.to_owned(),
             new_title: new_title.chars().take(200).collect(),
@@ -213,19 +219,18 @@ fn rename_page(
 #[serde(default)]
 struct RenameForm {
     new_title: String,
-    csrf_token: String,
 }
 
 #[tracing::instrument(skip_all)]
 async fn rename(
-    ctx: Ctx,
+    Editor(editor): Editor,
+    shell: Shell,
     State(state): State<AppState>,
     path: TitlePath,
-    Form(form): Form<RenameForm>,
+    CsrfForm(form): CsrfForm<RenameForm>,
 ) -> Result<Response, AppError> {
     let found = live_page(&state, path).await?;
-    let actor = ctx.require_user(&page_path(&found.page.title, "/rename"))?.id;
-    ctx.check_csrf(&form.csrf_token)?;
+    let actor = editor.id;
     let mut errors = FieldErrors::default();
     let new_title = match PageTitle::parse(&form.new_title) {
         Ok(new_title) if new_title.as_str() == found.page.title => {
@@ -240,7 +245,7 @@ async fn rename(
     };
     let Some(new_title) = new_title else {
         return rename_page(
-            &ctx,
+            &shell,
             StatusCode::UNPROCESSABLE_ENTITY,
             &found.page.title,
             form.new_title,
@@ -249,12 +254,12 @@ async fn rename(
     };
     match page::rename(&state.db.write, &found.page, new_title.as_str(), actor).await {
         Ok(()) => {
-            ctx.flash(Kind::Success, "Page renamed. The old title leads here.");
+            shell.flash(Kind::Success, "Page renamed. The old title leads here.");
             Ok(Redirect::to(&urls::page(new_title.as_str())).into_response())
         }
         Err(CreatePageError::TitleTaken) => {
             errors.title.push(CreatePageError::TitleTaken.to_string());
-            rename_page(&ctx, StatusCode::CONFLICT, &found.page.title, form.new_title, errors)
+            rename_page(&shell, StatusCode::CONFLICT, &found.page.title, form.new_title, errors)
         }
         Err(CreatePageError::Db(err)) => Err(err.into()),
     }
@@ -262,50 +267,36 @@ async fn rename(
 
 #[tracing::instrument(skip_all)]
 async fn delete(
-    ctx: Ctx,
+    Editor(user): Editor,
+    flash: Flash,
     State(state): State<AppState>,
     path: TitlePath,
-    Form(form): Form<TokenForm>,
+    CsrfForm(_): CsrfForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let found = live_page(&state, path).await?;
-    let user = ctx.require_user(&urls::page(&found.page.title))?;
-    ctx.check_csrf(&form.csrf_token)?;
-    if !may_delete(user, &found) {
+    if !may_delete(&user, &found) {
         return Err(AppError::Forbidden("Only the page's author or an admin can delete it."));
     }
-    page::set_deleted(&state.db.write, &found.page, true).await?;
+    page::set_deleted(&state.db.write, &found.page, true, &user.actor()).await?;
     tracing::info!(page.id = found.page.id, user.id = user.id, "page deleted");
-    ctx.flash(Kind::Info, "Page deleted. An admin can restore it.");
+    flash.push(Kind::Info, "Page deleted. An admin can restore it.");
     Ok(Redirect::to("/").into_response())
 }
 
 #[tracing::instrument(skip_all)]
 async fn restore(
-    ctx: Ctx,
+    Admin(user): Admin,
+    flash: Flash,
     State(state): State<AppState>,
     path: TitlePath,
-    Form(form): Form<TokenForm>,
+    CsrfForm(_): CsrfForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let Path(title) = path?;
-    let user = ctx.require_user(&urls::page(&title))?;
-    ctx.check_csrf(&form.csrf_token)?;
-    if !user.is_admin {
-        return Err(AppError::Forbidden("Only an admin can restore a page."));
-    }
     let found = page::find_including_deleted(&state.db.read, &title)
         .await?
         .filter(|view| view.page.deleted_at.is_some())
         .ok_or(AppError::NotFound)?;
-    page::set_deleted(&state.db.write, &found.page, false).await?;
-    ctx.flash(Kind::Success, "Page restored.");
+    page::set_deleted(&state.db.write, &found.page, false, &user.actor()).await?;
+    flash.push(Kind::Success, "Page restored.");
     Ok(Redirect::to(&urls::page(&found.page.title)).into_response())
-}
-
-/// Whether the first account ever registered is this one: it becomes admin.
-pub async fn promote_if_first(state: &AppState, user_id: i32) -> Result<(), AppError> {
-    if user::first_id(&state.db.write).await? == Some(user_id) {
-        user::promote_id(&state.db.write, user_id).await?;
-        tracing::info!(user.id = user_id, "the first account is admin");
-    }
-    Ok(())
 }

@@ -203,7 +203,14 @@ async fn hashes_written_by_the_flask_app_log_in(backend: Backend) {
     let vectors: Vec<Vector> =
         serde_json::from_str(include_str!("../fixtures/argon2_cffi_vectors.json")).unwrap();
     let vector = &vectors[0];
-    let user = quire::models::user::create(&app.state.db.write, "from-flask", &vector.hash).await.unwrap();
+    let user = quire::models::user::create(
+        &app.state.db.write,
+        "from-flask",
+        &vector.hash,
+        quire::access::Role::Editor,
+    )
+    .await
+    .unwrap();
     assert!(user.id > 0);
     assert_redirects_to(&app.browser.login("from-flask", &vector.password).await, "/");
 }

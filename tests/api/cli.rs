@@ -239,11 +239,21 @@ async fn user_commands_manage_members_on_any_backend(backend: Backend) {
     assert!(ok);
     let member =
         quire::models::user::find_by_username(&app.state.db.read, "admin-made").await.unwrap().unwrap();
-    assert!(member.is_admin);
+    assert_eq!(member.role(), quire::access::Role::Admin);
 
-    let (ok, _, _) = cli(&["delete", "admin-made"], "");
-    assert!(ok);
-    assert_eq!(app.user_count().await, 0);
+    // The last admin stays: neither demoted nor deleted, and the refusal says why.
+    for args in [&["delete", "admin-made"][..], &["role", "admin-made", "reader"], &["block", "admin-made"]] {
+        let (ok, _, err) = cli(args, "");
+        assert!(
+            !ok && err.contains("The last admin cannot be demoted, blocked or deleted."),
+            "{args:?}: {err}"
+        );
+    }
+    let (ok, out, err) = cli(&["add", "second-admin", "--role", "admin"], "another password\n");
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = cli(&["delete", "admin-made"], "");
+    assert!(ok, "{err}");
+    assert_eq!(app.user_count().await, 1);
     assert!(!browser.is_logged_in().await, "the deleted member's session is gone");
     let (status, page) = app.new_browser().get_text("/wiki/Kept%20after%20deletion").await;
     assert_eq!(status, StatusCode::OK, "their pages stay");

@@ -196,7 +196,7 @@ async fn every_response_carries_the_security_headers(backend: Backend) {
 
 async fn an_unknown_route_is_a_styled_404_page(backend: Backend) {
     let app = spawn_app(backend).await;
-    for path in ["/no/such/route", "/admin", "/static/missing.css", "/wiki/a/b/c"] {
+    for path in ["/no/such/route", "/administrator", "/static/missing.css", "/wiki/a/b/c"] {
         let response = app.browser.get(path).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {path}");
         assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "GET {path}");

@@ -312,8 +312,9 @@ async fn invalid_edits_show_a_message_give_the_text_back_and_store_nothing(backe
 async fn the_preview_is_the_sanitized_html_for_members_only(backend: Backend) {
     let app = spawn_app(backend).await;
     let visitor = app.new_browser();
+    // A visitor is sent to log in, as for every action that changes pages.
     let response = visitor.post_form("/preview", &[("content", "**b**"), ("csrf_token", "")]).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_redirects_to(&response, "/login?next=/");
 
     app.member("hana").await;
     let token = app.browser.csrf("/create").await;
@@ -873,11 +874,11 @@ async fn only_the_author_or_an_admin_deletes_and_only_an_admin_restores(backend:
     let other = another_member(&app, "other").await;
     let db = &app.state.db.read;
     assert!(
-        user::find_by_username(db, "root").await.unwrap().unwrap().is_admin,
+        user::find_by_username(db, "root").await.unwrap().unwrap().role().is_admin(),
         "the first account is admin"
     );
-    assert!(!user::find_by_username(db, "writer").await.unwrap().unwrap().is_admin);
-    assert!(!user::find_by_username(db, "other").await.unwrap().unwrap().is_admin);
+    assert!(!user::find_by_username(db, "writer").await.unwrap().unwrap().role().is_admin());
+    assert!(!user::find_by_username(db, "other").await.unwrap().unwrap().role().is_admin());
 
     writer.create_page("Doomed page", "about the zanzibar archipelago").await;
     let (_, html) = other.get_text("/wiki/Doomed%20page").await;

@@ -1,0 +1,445 @@
+//! The admin area: members (roles, blocking, adding, deleting), invitations, the wiki's
+//! settings and the audit log. Every handler takes [`Admin`]: other members get a 403,
+//! visitors the login page.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Routes, render};
+use crate::access::{ReadAccess, Registration, Role, SettingKey};
+use crate::app::AppState;
+use crate::auth::forms::CsrfForm;
+use crate::auth::session::Admin;
+use crate::domain::{Password, Username};
+use crate::error::AppError;
+use crate::extract::TokenForm;
+use crate::flash::{Flash, Kind};
+use crate::models::invite::{self, NewInvite};
+use crate::models::user::{self, AdminChange, AdminChangeError, CreateUserError};
+use crate::models::{audit, now_ms, setting};
+use crate::shell::Shell;
+use crate::templates::{
+    AdminAuditPage, AdminHome, AdminInvitesPage, AdminSettingsPage, AdminUsersPage, AuditRow, FieldErrors,
+    InviteRow, MemberRow, format_time,
+};
+use crate::urls;
+
+/// Audit entries per screen.
+const AUDIT_PER_PAGE: u64 = 50;
+/// Invitations listed (newest first).
+const INVITES_SHOWN: u64 = 200;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/admin", get(home))
+        .post("/admin/users", get(users).post(add_user))
+        .post("/admin/users/{name}/role", post(set_role))
+        .post("/admin/users/{name}/block", post(block))
+        .post("/admin/users/{name}/unblock", post(unblock))
+        .post("/admin/users/{name}/delete", post(delete_user))
+        .post("/admin/invites", get(invites).post(create_invite))
+        .post("/admin/invites/{id}/revoke", post(revoke_invite))
+        .post("/admin/settings", get(settings_form).post(save_settings))
+        .get("/admin/audit", get(audit_log))
+}
+
+async fn home(_admin: Admin, shell: Shell) -> Result<Response, AppError> {
+    render(StatusCode::OK, AdminHome { layout: shell.layout() })
+}
+
+/// A path segment that must be UTF-8 (a member's name).
+type NamePath = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+// ---- members ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AddUserForm {
+    username: String,
+    password: String,
+    role: String,
+}
+
+async fn users(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
+    users_page(&shell, &state, StatusCode::OK, String::new(), FieldErrors::default()).await
+}
+
+async fn users_page(
+    shell: &Shell,
+    state: &AppState,
+    status: StatusCode,
+    username: String,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    let members = user::list_with_page_counts(&state.db.read).await?;
+    let rows = members
+        .into_iter()
+        .map(|(member, pages)| {
+            let base = format!("/admin/users/{}", urls::segment(&member.username));
+            MemberRow {
+                href: urls::user(&member.username),
+                role: member.role(),
+                blocked: member.is_blocked(),
+                pages,
+                last_login: member.last_login_at.map(format_time),
+                base,
+                username: member.username,
+            }
+        })
+        .collect();
+    render(
+        status,
+        AdminUsersPage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            rows,
+            roles: Role::ALL,
+            username: username.chars().take(100).collect(),
+            errors,
+        },
+    )
+}
+
+#[tracing::instrument(skip_all)]
+async fn add_user(
+    Admin(admin): Admin,
+    shell: Shell,
+    State(state): State<AppState>,
+    CsrfForm(form): CsrfForm<AddUserForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::default();
+    let username = Username::parse(&form.username).map_err(|e| errors.username.push(e.into())).ok();
+    let password = Password::parse(form.password).map_err(|e| errors.password.push(e.into())).ok();
+    let role = if form.role.trim().is_empty() { Ok(Role::Editor) } else { Role::parse(&form.role) };
+    let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
+    let (Some(username), Some(password), Some(role)) = (username, password, role) else {
+        return users_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, form.username, errors).await;
+    };
+    let hash = state.hasher.hash(password).await?;
+    match user::add_by(&state.db.write, username.as_str(), &hash, role, &admin.actor()).await {
+        Ok(created) => {
+            tracing::info!(user.id = created.id, "member added by an admin");
+            shell.flash(Kind::Success, &format!("Added {} as {role}.", created.username));
+            Ok(Redirect::to("/admin/users").into_response())
+        }
+        Err(CreateUserError::UsernameTaken) => {
+            errors.username.push(CreateUserError::UsernameTaken.to_string());
+            users_page(&shell, &state, StatusCode::CONFLICT, form.username, errors).await
+        }
+        Err(CreateUserError::Db(err)) => Err(err.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RoleForm {
+    role: String,
+}
+
+async fn set_role(
+    admin: Admin,
+    flash: Flash,
+    State(state): State<AppState>,
+    path: NamePath,
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> Result<Response, AppError> {
+    let role = Role::parse(&form.role).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    change(admin, flash, state, path, AdminChange::Role(role)).await
+}
+
+async fn block(
+    admin: Admin,
+    flash: Flash,
+    State(state): State<AppState>,
+    path: NamePath,
+    CsrfForm(_): CsrfForm<TokenForm>,
+) -> Result<Response, AppError> {
+    change(admin, flash, state, path, AdminChange::Block).await
+}
+
+async fn unblock(
+    admin: Admin,
+    flash: Flash,
+    State(state): State<AppState>,
+    path: NamePath,
+    CsrfForm(_): CsrfForm<TokenForm>,
+) -> Result<Response, AppError> {
+    change(admin, flash, state, path, AdminChange::Unblock).await
+}
+
+async fn delete_user(
+    admin: Admin,
+    flash: Flash,
+    State(state): State<AppState>,
+    path: NamePath,
+    CsrfForm(_): CsrfForm<TokenForm>,
+) -> Result<Response, AppError> {
+    change(admin, flash, state, path, AdminChange::Delete).await
+}
+
+/// One admin change to a member, under the last-admin rule; back to the member list.
+#[tracing::instrument(skip_all, fields(change = ?change))]
+async fn change(
+    Admin(admin): Admin,
+    flash: Flash,
+    state: AppState,
+    path: NamePath,
+    change: AdminChange,
+) -> Result<Response, AppError> {
+    let Path(name) = path?;
+    let before = match user::change_by(&state.db.write, &name, change, &admin.actor()).await {
+        Ok(before) => before,
+        Err(AdminChangeError::NoSuchMember) => return Err(AppError::NotFound),
+        Err(AdminChangeError::LastAdmin) => {
+            return Err(AppError::Conflict("The last admin cannot be demoted, blocked or deleted."));
+        }
+        Err(AdminChangeError::Db(err)) => return Err(err.into()),
+    };
+    let message = match change {
+        AdminChange::Role(role) => format!("{} is now {role}.", before.username),
+        AdminChange::Block => format!("{} is blocked: their sessions have ended.", before.username),
+        AdminChange::Unblock => format!("{} may log in again.", before.username),
+        AdminChange::Delete => {
+            if let Some(avatar) = &before.avatar {
+                crate::uploads::remove(&state.settings.avatar_dir, avatar).await;
+            }
+            format!("{} is deleted; their pages remain, with no author.", before.username)
+        }
+    };
+    tracing::info!(user.id = before.id, "member changed by an admin");
+    flash.push(Kind::Success, &message);
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+// ---- invitations ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InviteForm {
+    uses: String,
+    expires_in_days: String,
+    role: String,
+}
+
+async fn invites(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
+    invites_page(&shell, &state, StatusCode::OK, None, FieldErrors::default()).await
+}
+
+async fn invites_page(
+    shell: &Shell,
+    state: &AppState,
+    status: StatusCode,
+    new_link: Option<String>,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    let now = now_ms();
+    let rows = invite::list(&state.db.read, INVITES_SHOWN)
+        .await?
+        .into_iter()
+        .map(|listed| InviteRow {
+            id: listed.invite.id,
+            revoke_action: format!("/admin/invites/{}/revoke", listed.invite.id),
+            creator: listed.creator,
+            role: listed.invite.role(),
+            uses_left: listed.invite.uses_left,
+            expires: format_time(listed.invite.expires_at),
+            status: listed.invite.status(now).as_str(),
+            revocable: listed.invite.revoked_at.is_none(),
+        })
+        .collect();
+    render(
+        status,
+        AdminInvitesPage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            new_link,
+            rows,
+            roles: Role::ALL,
+            errors,
+        },
+    )
+}
+
+/// A whole number in `1..=max` from a form field; empty means `default`.
+fn bounded(raw: &str, default: i64, max: i64, what: &str) -> Result<i64, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(default);
+    }
+    match raw.parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{what} must be a whole number from 1 to {max}.")),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn create_invite(
+    Admin(admin): Admin,
+    shell: Shell,
+    State(state): State<AppState>,
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::default();
+    let uses =
+        bounded(&form.uses, 1, i64::from(invite::USES_MAX), "uses").map_err(|e| errors.form.push(e)).ok();
+    let days = bounded(&form.expires_in_days, 7, invite::DAYS_MAX, "expires_in_days")
+        .map_err(|e| errors.form.push(e))
+        .ok();
+    let role = if form.role.trim().is_empty() { Ok(Role::Editor) } else { Role::parse(&form.role) };
+    let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
+    let (Some(uses), Some(expires_in_days), Some(role)) = (uses, days, role) else {
+        return invites_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
+    };
+    let uses = i32::try_from(uses).map_err(anyhow::Error::from)?;
+    let token =
+        invite::create(&state.db.write, NewInvite { uses, expires_in_days, role }, &admin.actor()).await?;
+    tracing::info!(user.id = admin.id, "invitation created");
+    let link =
+        format!("{}/register?invite={token}", state.settings.public_url.as_deref().unwrap_or_default());
+    // The token exists only in this response: it is shown once, here, and stored hashed.
+    invites_page(&shell, &state, StatusCode::OK, Some(link), FieldErrors::default()).await
+}
+
+async fn revoke_invite(
+    Admin(admin): Admin,
+    flash: Flash,
+    State(state): State<AppState>,
+    path: Result<Path<i32>, axum::extract::rejection::PathRejection>,
+    CsrfForm(_): CsrfForm<TokenForm>,
+) -> Result<Response, AppError> {
+    let Path(id) = path.map_err(|_| AppError::NotFound)?;
+    if invite::revoke(&state.db.write, id, &admin.actor()).await? {
+        flash.push(Kind::Success, &format!("Invitation #{id} revoked."));
+    } else {
+        flash.push(Kind::Info, &format!("Invitation #{id} was already revoked, or does not exist."));
+    }
+    Ok(Redirect::to("/admin/invites").into_response())
+}
+
+// ---- settings ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SettingsForm {
+    read_access: Option<String>,
+    registration: Option<String>,
+}
+
+async fn settings_form(
+    _admin: Admin,
+    shell: Shell,
+    State(state): State<AppState>,
+) -> Result<Response, AppError> {
+    let current = setting::load(&state.db.read).await?;
+    settings_page(
+        &shell,
+        StatusCode::OK,
+        current.read_access.as_str(),
+        current.registration.as_str(),
+        FieldErrors::default(),
+    )
+}
+
+fn settings_page(
+    shell: &Shell,
+    status: StatusCode,
+    read_access: &str,
+    registration: &str,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    render(
+        status,
+        AdminSettingsPage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            read_access: read_access.chars().take(50).collect(),
+            registration: registration.chars().take(50).collect(),
+            read_access_choices: [ReadAccess::Public.as_str(), ReadAccess::Members.as_str()],
+            registration_choices: [
+                Registration::Open.as_str(),
+                Registration::Invite.as_str(),
+                Registration::Closed.as_str(),
+            ],
+            errors,
+        },
+    )
+}
+
+#[tracing::instrument(skip_all)]
+async fn save_settings(
+    Admin(admin): Admin,
+    shell: Shell,
+    State(state): State<AppState>,
+    CsrfForm(form): CsrfForm<SettingsForm>,
+) -> Result<Response, AppError> {
+    // Every value is checked before any is stored: a bad one changes nothing.
+    let mut errors = FieldErrors::default();
+    let mut changes = Vec::new();
+    for (key, value) in
+        [(SettingKey::ReadAccess, &form.read_access), (SettingKey::Registration, &form.registration)]
+    {
+        if let Some(value) = value {
+            match key.check(value) {
+                Ok(value) => changes.push((key, value)),
+                Err(e) => errors.form.push(e.to_string()),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        let current = setting::load(&state.db.read).await?;
+        let shown = |given: &Option<String>, current: &'static str| {
+            given.clone().unwrap_or_else(|| current.to_owned())
+        };
+        return settings_page(
+            &shell,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &shown(&form.read_access, current.read_access.as_str()),
+            &shown(&form.registration, current.registration.as_str()),
+            errors,
+        );
+    }
+    let changed = setting::set_many(&state.db.write, &changes, &admin.actor()).await?;
+    tracing::info!(changed, "settings saved");
+    shell.flash(Kind::Success, "Settings saved.");
+    Ok(Redirect::to("/admin/settings").into_response())
+}
+
+// ---- audit log ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ScreenQuery {
+    page: Option<u64>,
+}
+
+async fn audit_log(
+    _admin: Admin,
+    shell: Shell,
+    State(state): State<AppState>,
+    query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let number = query.ok().and_then(|Query(q)| q.page).unwrap_or(1).clamp(1, 1_000_000);
+    let (entries, has_next) = audit::screen(&state.db.read, number, AUDIT_PER_PAGE).await?;
+    let rows = entries
+        .into_iter()
+        .map(|entry| AuditRow {
+            time: format_time(entry.at),
+            actor: entry.actor_name,
+            action: entry.action,
+            target: entry.target,
+            details: entry.details,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        AdminAuditPage {
+            layout: shell.layout(),
+            rows,
+            prev_href: (number > 1).then(|| format!("/admin/audit?page={}", number - 1)),
+            next_href: has_next.then(|| format!("/admin/audit?page={}", number + 1)),
+        },
+    )
+}

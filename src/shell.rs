@@ -1,0 +1,63 @@
+//! What every rendered page needs around its content: the layout (who is logged in, what they
+//! may do, pending messages) and the token its forms carry.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::access::Registration;
+use crate::app::AppState;
+use crate::auth::forms::Csrf;
+use crate::auth::session::Viewer;
+use crate::error::AppError;
+use crate::flash::{Flash, Kind};
+use crate::templates::{Layout, NavUser};
+
+/// The frame of a page: an extractor for handlers that render HTML.
+pub struct Shell {
+    pub viewer: Viewer,
+    csrf: Csrf,
+    flash: Flash,
+}
+
+impl FromRequestParts<AppState> for Shell {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            viewer: Viewer::from_request_parts(parts, state).await?,
+            csrf: Csrf::from_request_parts(parts, state).await?,
+            flash: Flash::from_request_parts(parts, state).await?,
+        })
+    }
+}
+
+impl Shell {
+    /// The token the forms on this page carry.
+    pub fn csrf_token(&self) -> String {
+        self.csrf.token()
+    }
+
+    /// The token for a member's forms; none for a visitor (who then gets no cookie either).
+    pub fn member_csrf_token(&self) -> String {
+        if self.viewer.is_member() { self.csrf.token() } else { String::new() }
+    }
+
+    /// Queues a message for the next page.
+    pub fn flash(&self, kind: Kind, text: &str) {
+        self.flash.push(kind, text);
+    }
+
+    /// The layout of this page; shows (and clears) pending messages.
+    pub fn layout(&self) -> Layout {
+        let user = self.viewer.member.as_ref().map(|user| NavUser {
+            username: user.username.clone(),
+            profile_href: "/profile".to_owned(),
+            avatar_src: user.avatar.as_deref().map(crate::uploads::avatar_src),
+            may_edit: user.role.may_edit(),
+            is_admin: user.is_admin(),
+        });
+        let csrf_token = self.member_csrf_token();
+        let show_register = self.viewer.wiki.is_some_and(|wiki| wiki.registration == Registration::Open);
+        Layout { user, flashes: self.flash.take(), csrf_token, show_register }
+    }
+}
