@@ -541,18 +541,40 @@ pub fn second_instance(app: &TestApp) -> Instance {
 
 // ----- pages of the admin area --------------------------------------------------------------
 
-/// The rows (`<tr>…</tr>`) of the first table on a page that has a header row, header left out.
+/// The rows (`<tr>…</tr>`) of the first table on a page, header rows and the one-cell row of
+/// an empty list ("Nothing recorded yet.") left out.
 pub fn table_rows(html: &str) -> Vec<String> {
-    let Some(start) = html.find("<tbody") else {
-        return html
+    let rows: Vec<String> = match html.find("<tbody") {
+        Some(start) => {
+            let body = &html[start..html[start..].find("</tbody>").map_or(html.len(), |end| start + end)];
+            body.split("<tr")
+                .skip(1)
+                .map(|row| row[..row.find("</tr>").unwrap_or(row.len())].to_owned())
+                .collect()
+        }
+        None => html
             .split("<tr")
             .skip(1)
             .map(|row| row[..row.find("</tr>").unwrap_or(row.len())].to_owned())
             .filter(|row| !row.contains("<th"))
-            .collect();
+            .collect(),
     };
-    let body = &html[start..html[start..].find("</tbody>").map_or(html.len(), |end| start + end)];
-    body.split("<tr").skip(1).map(|row| row[..row.find("</tr>").unwrap_or(row.len())].to_owned()).collect()
+    rows.into_iter().filter(|row| !(row.matches("<td").count() == 1 && row.contains("colspan"))).collect()
+}
+
+/// The values of the `<option … selected>` tags in an HTML fragment.
+pub fn selected_options(html: &str) -> Vec<String> {
+    html.split("<option")
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            if !tag.contains("selected") {
+                return None;
+            }
+            let value = tag.split(r#"value=""#).nth(1)?;
+            Some(value[..value.find('"')?].to_owned())
+        })
+        .collect()
 }
 
 /// The text of an HTML fragment: tags removed, entities decoded, whitespace collapsed.
