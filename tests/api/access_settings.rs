@@ -160,11 +160,14 @@ async fn the_settings_form_shows_and_saves_both_settings(backend: Backend) {
     assert!(lines.contains(&"read_access = public") && lines.contains(&"registration = invite"), "{out:?}");
 }
 
+/// The fields of one form.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
 async fn invalid_settings_are_422_and_change_neither(backend: Backend) {
     let (app, admin) = wiki_with_admin(backend).await;
     set_setting(&admin, "registration", "invite").await;
     let before = dump(&app).await;
-    let cases: [(&[(&str, &str)], &[&str]); 6] = [
+    let cases: [(Fields, &[&str]); 6] = [
         (&[("read_access", "everyone"), ("registration", "closed")], &[READ_ACCESS_VALUES]),
         (&[("read_access", "members"), ("registration", "maybe")], &[REGISTRATION_VALUES]),
         (
