@@ -337,6 +337,87 @@ async fn the_token_is_256_random_bits_and_only_its_hash_is_stored(backend: Backe
     }
 }
 
+async fn a_failed_registration_does_not_use_the_invitation(backend: Backend) {
+    let (app, admin) = wiki_with_admin(backend).await;
+    set_setting(&admin, "registration", "invite").await;
+    let token = invite(&admin, 1, 7, "reader").await;
+    let visitor = app.new_browser();
+    let (_, form) = visitor.get_text(&invite_path(&token)).await;
+    let csrf = csrf_in(&form).unwrap();
+    let before = dump(&app).await;
+    // A taken name, a bad password, a mismatched confirmation, a missing token.
+    let response = post_register(&visitor, ADMIN, Some(&token), &csrf).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Username already exists!"), "{body}");
+    assert_eq!(
+        hidden_value(&body, "invite").as_deref(),
+        Some(token.as_str()),
+        "the form keeps the invitation"
+    );
+    let short = visitor
+        .post_form(
+            "/register",
+            &[
+                ("username", "eager"),
+                ("password", "short"),
+                ("confirm_password", "short"),
+                ("csrf_token", &csrf),
+                ("invite", &token),
+            ],
+        )
+        .await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let mismatch = visitor
+        .post_form(
+            "/register",
+            &[
+                ("username", "eager"),
+                ("password", PASSWORD),
+                ("confirm_password", "something else entirely"),
+                ("csrf_token", &csrf),
+                ("invite", &token),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let no_token = visitor
+        .post_form(
+            "/register",
+            &[
+                ("username", "eager"),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+                ("invite", &token),
+            ],
+        )
+        .await;
+    assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    assert_same_dump(&before, &dump(&app).await, "failed registrations with an invitation");
+    // The one use is still there.
+    assert_redirects_to(&register_invited(&visitor, "eager", &token).await, "/login");
+    assert_eq!(role_of(&app, "eager").await.as_deref(), Some("reader"));
+}
+
+async fn an_invitation_outlives_the_admin_who_made_it(backend: Backend) {
+    let (app, admin) = wiki_with_admin(backend).await;
+    let deputy = member_with_role(&app, &admin, "deputy", "admin").await;
+    set_setting(&deputy, "registration", "invite").await;
+    let token = invite(&deputy, 2, 7, "editor").await;
+    assert_redirects_to(&delete_member(&admin, "deputy").await, "/admin/users");
+    let (status, list) = admin.get_text("/admin/invites").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(table_rows(&list).len(), 1, "{list}");
+    assert_redirects_to(&register_invited(&app.new_browser(), "after-deputy", &token).await, "/login");
+    let (status, audit) = admin.get_text("/admin/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let shown = table_rows(&audit).iter().map(|row| text_of(row)).collect::<Vec<_>>();
+    assert!(
+        shown.iter().any(|e| e.contains("invite_create") && e.contains("deputy")),
+        "the entry keeps the deleted actor's name: {shown:#?}"
+    );
+}
+
 crate::tests![
     a_valid_invitation_shows_the_form_and_registers_with_its_role,
     the_defaults_are_one_use_seven_days_and_editor,
@@ -349,4 +430,6 @@ crate::tests![
     bad_invitation_values_are_422_and_store_nothing,
     racing_registrations_on_a_one_use_invitation_make_one_member,
     the_token_is_256_random_bits_and_only_its_hash_is_stored,
+    a_failed_registration_does_not_use_the_invitation,
+    an_invitation_outlives_the_admin_who_made_it,
 ];
