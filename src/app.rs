@@ -1,15 +1,18 @@
 //! The application: shared state, the router with its layers, start-up and graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::serve::ListenerExt;
+use axum::body::{Body, HttpBody};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 use sha2::{Digest, Sha512};
@@ -18,6 +21,7 @@ use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{DeadlineBody, TimeoutError};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -25,6 +29,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::auth::csrf::CsrfKey;
 use crate::auth::password::Hasher;
 use crate::config::Settings;
+use crate::cookies::{self, cookie_name};
 use crate::db::Db;
 use crate::migrations::Migrator;
 use crate::models::session::{self, DbSessionStore};
@@ -35,10 +40,21 @@ pub const FORM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(1);
 /// How often expired sessions are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
-const SESSION_COOKIE: &str = "quire_session";
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'";
+/// The Content-Security-Policy of every response: no inline script, nothing framed, and images
+/// from this site only, unless the operator allowed other hosts (`--image-hosts`): a page must not
+/// embed a third party's tracking pixel by default.
+pub fn content_security_policy(image_sources: &[String]) -> String {
+    let mut img_src = String::from("'self'");
+    for source in image_sources {
+        img_src.push(' ');
+        img_src.push_str(source);
+    }
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src {img_src}; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; connect-src 'self'"
+    )
+}
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -94,8 +110,12 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
 /// The router with every layer, for a given state.
 pub fn router(state: AppState) -> Router {
     let store = DbSessionStore::new(state.db.read.clone(), state.db.write.clone());
+    let secure = state.settings.secure_cookies;
+    let session_cookie = cookie_name(cookies::SESSION, secure);
+    let csp = HeaderValue::try_from(content_security_policy(&state.settings.image_sources))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie.clone())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.settings.secure_cookies)
@@ -104,14 +124,14 @@ pub fn router(state: AppState) -> Router {
 
     crate::routes::router()
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.settings.connections.body_timeout, body_deadline))
         // Who is asking, once per request (and visitors kept out of a members-only wiki).
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::resolve))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(Arc::<str>::from(session_cookie), no_store_for_members))
         .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
+        .layer(middleware::map_response(encode_location))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -134,6 +154,77 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A request body must arrive whole within `timeout` of its head; past it the request is
+/// answered 408 and the connection closed, whatever the handler made of the cut body.
+async fn body_deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let expired = Arc::new(AtomicBool::new(false));
+    let seen = expired.clone();
+    let request = request.map(|body| {
+        Body::new(DeadlineBody::new(timeout, body).map_err(move |err| {
+            if err.is::<TimeoutError>() {
+                seen.store(true, Ordering::Relaxed);
+            }
+            err
+        }))
+    });
+    let response = next.run(request).await;
+    if !expired.load(Ordering::Relaxed) {
+        return response;
+    }
+    tracing::info!(timeout_s = timeout.as_secs_f64(), "request body too slow: 408");
+    let mut response = crate::error::error_page(
+        StatusCode::REQUEST_TIMEOUT,
+        "Request Timeout",
+        "The request took too long to arrive. Please try again.",
+    );
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// `Cache-Control: no-store` on what is shown to a member (a request carrying a session cookie)
+/// or sets a cookie, unless the handler chose its own caching (hashed static files, avatars): no
+/// shared cache or back button keeps a member's page or token.
+async fn no_store_for_members(
+    State(session_cookie): State<Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let member = carries_cookie(request.headers(), &session_cookie);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if (member || headers.contains_key(header::SET_COOKIE)) && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// True when the request's `Cookie` headers name `name`.
+fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .any(|pair| pair.trim_start().split_once('=').is_some_and(|(key, _)| key.trim_end() == name))
+}
+
+/// Every `Location` goes out as a URI: spaces and non-ASCII characters (from titles, names or
+/// a `next` path) percent-encoded, whichever handler built the redirect.
+async fn encode_location(mut response: Response) -> Response {
+    if let Some(location) = response.headers().get(header::LOCATION) {
+        let encoded = crate::urls::location(location.as_bytes());
+        if encoded.len() != location.len()
+            && let Ok(value) = HeaderValue::try_from(encoded.as_ref())
+        {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
+    response
 }
 
 /// A running wiki: bound, migrated, ready to serve.
@@ -171,16 +262,10 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_sessions(self.state.db.clone()));
+        let limits = self.state.settings.connections;
         let app = router(self.state);
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        tracing::info!(port = self.port, "listening");
-        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        tracing::info!(port = self.port, max_connections = limits.max_connections, "listening");
+        let served = crate::server::serve(self.listener, app, limits, shutdown).await;
         purge.abort();
         served.context("the server failed")
     }

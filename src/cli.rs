@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -134,6 +135,21 @@ pub struct ServeArgs {
     /// Registrations allowed per client address, as COUNT/SECONDS.
     #[arg(long, env = "QUIRE_REGISTER_LIMIT", default_value = crate::config::DEFAULT_REGISTER_LIMIT, value_parser = Limit::parse)]
     pub register_limit: Limit,
+    /// Seconds a client has to send a request's head (from connecting, or from the first byte of its next request).
+    #[arg(long, env = "QUIRE_HEADER_TIMEOUT", value_name = "SECONDS", default_value_t = crate::config::DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout: u64,
+    /// Seconds an idle kept-alive connection stays open after a response (0 turns keep-alive off).
+    #[arg(long, env = "QUIRE_KEEP_ALIVE_TIMEOUT", value_name = "SECONDS", default_value_t = crate::config::DEFAULT_KEEP_ALIVE_TIMEOUT_SECS)]
+    pub keep_alive_timeout: u64,
+    /// Seconds a request body has to arrive whole after its head (then 408).
+    #[arg(long, env = "QUIRE_BODY_TIMEOUT", value_name = "SECONDS", default_value_t = crate::config::DEFAULT_BODY_TIMEOUT_SECS)]
+    pub body_timeout: u64,
+    /// Open connections at most; past it the longest-idle one is closed. [default: 1024, or the open-file limit minus 64 when lower]
+    #[arg(long, env = "QUIRE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Hosts pages may show images from, comma-separated (images.example.com, *.example.org, https://cdn.example.net:8443, or * for any https host). [default: none, this site only]
+    #[arg(long, env = "QUIRE_IMAGE_HOSTS", value_name = "HOSTS")]
+    pub image_hosts: Option<String>,
 }
 
 impl StateArgs {
@@ -158,6 +174,13 @@ impl ServeArgs {
                 account_login: self.account_login_limit,
                 register: self.register_limit,
             }),
+            connections: Some(crate::config::ConnectionLimits {
+                header_timeout: Duration::from_secs(self.header_timeout),
+                keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout),
+                body_timeout: Duration::from_secs(self.body_timeout),
+                max_connections: self.max_connections.unwrap_or(crate::config::DEFAULT_MAX_CONNECTIONS),
+            }),
+            image_hosts: self.image_hosts.clone(),
             ..self.state.raw()
         })
     }

@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -36,6 +37,134 @@ pub struct Settings {
     /// How many password hashes may run at once (each holds 64 MiB).
     pub hash_concurrency: usize,
     pub limits: Limits,
+    /// Timeouts and the cap on open connections.
+    pub connections: ConnectionLimits,
+    /// Where pages may load images from besides this site, as Content-Security-Policy sources
+    /// (`https://images.example.com`, `https://*.example.org`, or `https:` for anywhere).
+    pub image_sources: Vec<String>,
+}
+
+/// How long a client may take, and how many connections may be open at once: a slow or silent
+/// client must not hold the server (see `server.rs` for what each one bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request head must arrive within this time: counted from the connection's opening for
+    /// its first request, from the first byte of the next one on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// A kept-alive connection that sends nothing for this long after a response is closed.
+    /// Zero turns keep-alive off.
+    pub keep_alive_timeout: Duration,
+    /// A request body must have arrived whole this long after its head (408 otherwise).
+    pub body_timeout: Duration,
+    /// Open connections at most; past it the longest-idle one is closed, and when none is idle
+    /// new connections wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_SECS: u64 = 20;
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// File descriptors kept for everything but client connections (database files and sockets,
+/// avatars, logs) when the connection cap is derived from the open-file limit.
+pub const RESERVED_FDS: u64 = 64;
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            keep_alive_timeout: Duration::from_secs(DEFAULT_KEEP_ALIVE_TIMEOUT_SECS),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Refuses a zero timeout where zero means nothing sensible, and keeps the connection cap
+    /// below what the open-file limit allows (`fd_limit`, when known).
+    fn checked(self, fd_limit: Option<u64>) -> anyhow::Result<Self> {
+        if self.header_timeout.is_zero() {
+            bail!("the header timeout (QUIRE_HEADER_TIMEOUT) must be at least 1 second");
+        }
+        if self.body_timeout.is_zero() {
+            bail!("the body timeout (QUIRE_BODY_TIMEOUT) must be at least 1 second");
+        }
+        if self.max_connections == 0 {
+            bail!("the connection cap (QUIRE_MAX_CONNECTIONS) must be at least 1");
+        }
+        let mut limits = self;
+        if let Some(fds) = fd_limit {
+            let ceiling = usize::try_from(fds.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX);
+            if limits.max_connections > ceiling {
+                if limits.max_connections == DEFAULT_MAX_CONNECTIONS {
+                    tracing::info!(open_file_limit = fds, max_connections = ceiling, "connection cap");
+                } else {
+                    tracing::warn!(
+                        asked = limits.max_connections,
+                        open_file_limit = fds,
+                        used = ceiling,
+                        "the connection cap is lowered to stay below the open-file limit"
+                    );
+                }
+                limits.max_connections = ceiling;
+            }
+        }
+        Ok(limits)
+    }
+}
+
+/// Parses the operator's list of image hosts (commas or spaces between them) into
+/// Content-Security-Policy sources. A bare host means https; `*.example.org` covers its
+/// subdomains; `*` alone means any https host. Anything else is refused with the entry named.
+pub fn parse_image_hosts(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut sources = Vec::new();
+    for entry in text.split([',', ' ', '\t', '\n']).map(str::trim).filter(|e| !e.is_empty()) {
+        let source = image_source(entry).ok_or_else(|| {
+            anyhow::anyhow!(
+                "QUIRE_IMAGE_HOSTS: {entry:?} is not a host name; give host names separated by commas, \
+                 like images.example.com, *.example.org, https://cdn.example.net:8443 or * for any https host"
+            )
+        })?;
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    Ok(sources)
+}
+
+fn image_source(entry: &str) -> Option<String> {
+    if entry == "*" {
+        return Some("https:".to_owned());
+    }
+    let lower = entry.to_ascii_lowercase();
+    let (scheme, rest) = match lower.split_once("://") {
+        Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
+        Some(_) => return None,
+        None => ("https", lower.as_str()),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => {
+            let number: u16 = port.parse().ok().filter(|p| *p > 0 && !port.starts_with('0'))?;
+            (host, Some(number))
+        }
+        None => (rest, None),
+    };
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return None;
+    }
+    Some(match port {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
 }
 
 /// Rate limits on what attackers repeat.
@@ -74,6 +203,8 @@ impl std::fmt::Debug for Settings {
             .field("secure_cookies", &self.secure_cookies)
             .field("hash_concurrency", &self.hash_concurrency)
             .field("limits", &self.limits)
+            .field("connections", &self.connections)
+            .field("image_sources", &self.image_sources)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +235,11 @@ pub struct RawSettings {
     pub session_secret: Option<String>,
     pub public_url: Option<String>,
     pub limits: Option<Limits>,
+    /// Timeouts and the connection cap; the defaults when unset (and the cap derived from the
+    /// open-file limit).
+    pub connections: Option<ConnectionLimits>,
+    /// The operator's list of image hosts, unparsed.
+    pub image_hosts: Option<String>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -112,6 +248,9 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 impl Settings {
     /// Resolves defaults, creates the data dir and loads (or generates) the secret.
     pub fn resolve(raw: RawSettings) -> anyhow::Result<Self> {
+        // What needs no disk is checked first: a refused setting leaves nothing behind.
+        let connections = raw.connections.unwrap_or_default().checked(crate::server::open_file_limit())?;
+        let image_sources = parse_image_hosts(raw.image_hosts.as_deref().unwrap_or_default())?;
         let bind = raw.bind.unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default bind address parses"));
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         fs::create_dir_all(&data_dir)
@@ -157,6 +296,8 @@ impl Settings {
             public_url,
             hash_concurrency,
             limits: raw.limits.unwrap_or_default(),
+            connections,
+            image_sources,
         })
     }
 }
@@ -242,6 +383,52 @@ mod tests {
         assert_eq!(redact_url("mysql://root@localhost/test"), "mysql://root@localhost/test");
         assert_eq!(redact_url("sqlite://data/quire.db?mode=rwc"), "sqlite://data/quire.db?mode=rwc");
         assert_eq!(redact_url("mysql://u:p%40ss@h/db"), "mysql://u:***@h/db");
+    }
+
+    #[test]
+    fn image_hosts_become_https_sources_and_bad_entries_are_refused_by_name() {
+        assert_eq!(parse_image_hosts("").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_image_hosts("images.example.com, *.Wikimedia.org  http://cdn.example.net:8080/").unwrap(),
+            ["https://images.example.com", "https://*.wikimedia.org", "http://cdn.example.net:8080"]
+        );
+        assert_eq!(parse_image_hosts("*").unwrap(), ["https:"]);
+        assert_eq!(parse_image_hosts("a.example,a.example").unwrap(), ["https://a.example"]);
+        for bad in [
+            "evil.example;script-src",
+            "'unsafe-inline'",
+            "https://a.example/path",
+            "ftp://a.example",
+            "*.",
+            "a..b",
+            "-a.example",
+            "a.example:0",
+            "a.example:99999",
+            "a.example:",
+            "*.*.example",
+            "data:",
+            "exämple.com",
+            "*example.com",
+        ] {
+            let err = parse_image_hosts(&format!("ok.example, {bad}")).unwrap_err().to_string();
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+            assert!(err.contains("QUIRE_IMAGE_HOSTS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_refuse_zero_and_stay_below_the_open_file_limit() {
+        let limits = ConnectionLimits::default();
+        assert_eq!(limits.checked(None).unwrap().max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(limits.checked(Some(256)).unwrap().max_connections, 192);
+        assert_eq!(limits.checked(Some(1_048_576)).unwrap().max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(limits.checked(Some(10)).unwrap().max_connections, 1);
+        let zero = Duration::ZERO;
+        assert!(ConnectionLimits { header_timeout: zero, ..limits }.checked(None).is_err());
+        assert!(ConnectionLimits { body_timeout: zero, ..limits }.checked(None).is_err());
+        assert!(ConnectionLimits { max_connections: 0, ..limits }.checked(None).is_err());
+        let no_keep_alive = ConnectionLimits { keep_alive_timeout: zero, ..limits };
+        assert_eq!(no_keep_alive.checked(None).unwrap(), no_keep_alive);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use tower_cookies::cookie::SameSite;
 use tower_cookies::{Cookie, Cookies, Key};
 
-const COOKIE: &str = "quire_flash";
+use crate::cookies::{FLASH, cookie_name};
+
 /// More than this many pending messages and the oldest are dropped (cookies are small).
 const MAX_PENDING: usize = 5;
 
@@ -37,10 +38,10 @@ pub struct Message {
     pub text: String,
 }
 
-fn read(cookies: &Cookies, key: &Key) -> Vec<Message> {
+fn read(cookies: &Cookies, key: &Key, secure: bool) -> Vec<Message> {
     cookies
         .signed(key)
-        .get(COOKIE)
+        .get(&cookie_name(FLASH, secure))
         .and_then(|cookie| URL_SAFE_NO_PAD.decode(cookie.value()).ok())
         .and_then(|json| serde_json::from_slice(&json).ok())
         .unwrap_or_default()
@@ -48,13 +49,13 @@ fn read(cookies: &Cookies, key: &Key) -> Vec<Message> {
 
 /// Queues a message for the next page this browser sees.
 pub fn push(cookies: &Cookies, key: &Key, secure: bool, kind: Kind, text: &str) {
-    let mut pending = read(cookies, key);
+    let mut pending = read(cookies, key, secure);
     pending.push(Message { kind, text: text.to_owned() });
     if pending.len() > MAX_PENDING {
         pending.drain(..pending.len() - MAX_PENDING);
     }
     let json = serde_json::to_vec(&pending).unwrap_or_default();
-    let cookie = Cookie::build((COOKIE, URL_SAFE_NO_PAD.encode(json)))
+    let cookie = Cookie::build((cookie_name(FLASH, secure), URL_SAFE_NO_PAD.encode(json)))
         .path("/")
         .http_only(true)
         .secure(secure)
@@ -64,10 +65,12 @@ pub fn push(cookies: &Cookies, key: &Key, secure: bool, kind: Kind, text: &str) 
 }
 
 /// Takes the pending messages, clearing them for the next page.
-pub fn take(cookies: &Cookies, key: &Key) -> Vec<Message> {
-    let pending = read(cookies, key);
-    if cookies.get(COOKIE).is_some() {
-        cookies.remove(Cookie::build((COOKIE, "")).path("/").build());
+pub fn take(cookies: &Cookies, key: &Key, secure: bool) -> Vec<Message> {
+    let pending = read(cookies, key, secure);
+    let name = cookie_name(FLASH, secure);
+    if cookies.get(&name).is_some() {
+        // A `__Host-` cookie is only replaced by one with the same attributes, removal included.
+        cookies.remove(Cookie::build((name, "")).path("/").secure(secure).http_only(true).build());
     }
     pending
 }
@@ -96,7 +99,7 @@ impl Flash {
 
     /// Takes the pending messages (a page that shows them).
     pub fn take(&self) -> Vec<Message> {
-        take(&self.cookies, &self.key)
+        take(&self.cookies, &self.key, self.secure)
     }
 }
 

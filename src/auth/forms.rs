@@ -20,9 +20,6 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::extract::{TokenForm, decode_form, form_body};
 
-/// The cookie a visitor's form tokens are bound to.
-const VISITOR_COOKIE: &str = "quire_csrf";
-
 /// Issues and checks this browser's CSRF tokens.
 pub struct Csrf {
     key: CsrfKey,
@@ -34,8 +31,13 @@ pub struct Csrf {
 }
 
 impl Csrf {
+    /// The cookie a visitor's form tokens are bound to (`__Host-` prefixed behind https).
+    fn cookie_name(&self) -> std::borrow::Cow<'static, str> {
+        crate::cookies::cookie_name(crate::cookies::VISITOR, self.secure)
+    }
+
     fn cookie(&self, value: String) -> Cookie<'static> {
-        Cookie::build((VISITOR_COOKIE, value))
+        Cookie::build((self.cookie_name(), value))
             .path("/")
             .http_only(true)
             .secure(self.secure)
@@ -50,7 +52,7 @@ impl Csrf {
         }
         let value = match self.visitor_value.get() {
             Some(value) => value.clone(),
-            None => match self.cookies.get(VISITOR_COOKIE) {
+            None => match self.cookies.get(&self.cookie_name()) {
                 Some(cookie) if cookie.value().len() == 64 => cookie.value().to_owned(),
                 _ if create => {
                     let value = random_value();

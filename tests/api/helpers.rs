@@ -119,17 +119,18 @@ pub struct TestApp {
     pub browser: Browser,
     pub data_dir: Arc<TempDir>,
     pub database: Arc<TestDatabase>,
-    pub public_url: Option<String>,
-    pub limits: Option<quire::config::Limits>,
+    pub options: Options,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 /// Settings for a test app; tests adjust them before spawning.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Options {
     pub public_url: Option<String>,
     pub limits: Option<quire::config::Limits>,
+    pub connections: Option<quire::config::ConnectionLimits>,
+    pub image_hosts: Option<String>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -139,22 +140,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
     let data_dir = Arc::new(tempfile::tempdir().expect("a temporary data dir"));
     let database = Arc::new(TestDatabase::create(backend, data_dir.path()).await);
-    start(backend, data_dir, database, options.public_url, options.limits).await
+    start(backend, data_dir, database, options).await
 }
 
 async fn start(
     backend: Backend,
     data_dir: Arc<TempDir>,
     database: Arc<TestDatabase>,
-    public_url: Option<String>,
-    limits: Option<quire::config::Limits>,
+    options: Options,
 ) -> TestApp {
     let settings = Settings::resolve(RawSettings {
         bind: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.path().to_path_buf()),
         database_url: Some(database.url.clone()),
-        public_url: public_url.clone(),
-        limits,
+        public_url: options.public_url.clone(),
+        limits: options.limits,
+        connections: options.connections,
+        image_hosts: options.image_hosts.clone(),
         ..RawSettings::default()
     })
     .expect("test settings resolve");
@@ -172,8 +174,7 @@ async fn start(
         state,
         data_dir,
         database,
-        public_url,
-        limits,
+        options,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -184,14 +185,8 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
         let browser = self.browser.clone();
-        let mut app = start(
-            self.backend,
-            self.data_dir.clone(),
-            self.database.clone(),
-            self.public_url.clone(),
-            self.limits,
-        )
-        .await;
+        let mut app =
+            start(self.backend, self.data_dir.clone(), self.database.clone(), self.options.clone()).await;
         app.browser = browser.rebase(&app.address);
         app
     }

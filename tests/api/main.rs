@@ -17,7 +17,9 @@ mod access_settings;
 
 mod accounts;
 mod cli;
+mod connections;
 mod csrf;
+mod hygiene;
 mod pages;
 mod profile;
 mod search;
@@ -34,7 +36,9 @@ fn main() {
     let groups = [
         ("accounts", accounts::tests()),
         ("cli", cli::tests()),
+        ("connections", connections::tests()),
         ("csrf", csrf::tests()),
+        ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),

@@ -687,7 +687,7 @@ async fn the_session_cookie_is_secure_behind_an_https_public_url(backend: Backen
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let url = |path: &str| format!("{}{path}", app.address);
     let response = client.get(url("/register")).send().await.unwrap();
-    let visitor = set_cookie(response.headers(), "quire_csrf").expect("a visitor gets a CSRF cookie");
+    let visitor = set_cookie(response.headers(), "__Host-quire_csrf").expect("a visitor gets a CSRF cookie");
     assert!(cookie_attributes(&visitor).iter().any(|a| a == "secure"), "{visitor}");
     let visitor_pair = visitor.split(';').next().unwrap().to_owned();
     let token = csrf_in(&response.text().await.unwrap()).expect("the register form has a token");
@@ -701,14 +701,15 @@ async fn the_session_cookie_is_secure_behind_an_https_public_url(backend: Backen
     let response =
         client.post(url("/register")).header(COOKIE, &visitor_pair).form(&form).send().await.unwrap();
     assert_redirects_to(&response, "/login");
-    if let Some(flash) = set_cookie(response.headers(), "quire_flash") {
+    if let Some(flash) = set_cookie(response.headers(), "__Host-quire_flash") {
         assert!(cookie_attributes(&flash).iter().any(|a| a == "secure"), "{flash}");
     }
 
     let form = [("username", "secure"), ("password", PASSWORD), ("csrf_token", &token)];
     let response = client.post(url("/login")).header(COOKIE, &visitor_pair).form(&form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "login over the proxied http");
-    let session = set_cookie(response.headers(), "quire_session").expect("login sets the session cookie");
+    let session =
+        set_cookie(response.headers(), "__Host-quire_session").expect("login sets the session cookie");
     let attrs = cookie_attributes(&session);
     assert!(attrs.iter().any(|a| a == "secure"), "{session}");
     assert!(attrs.iter().any(|a| a == "httponly"), "{session}");
