@@ -207,6 +207,11 @@ pub struct Editor(pub CurrentUser);
 #[derive(Debug, Clone)]
 pub struct Admin(pub CurrentUser);
 
+/// Proof that an admin sent a request that changes pages (restoring a deleted page): a reader
+/// is told why readers change nothing, an editor that only admins may, a visitor goes to log in.
+#[derive(Debug, Clone)]
+pub struct PageAdmin(pub CurrentUser);
+
 /// The member, or the redirect to the login page that comes back here.
 async fn member_or_login(parts: &mut Parts, state: &AppState) -> Result<CurrentUser, AppError> {
     let viewer = Viewer::from_request_parts(parts, state).await?;
@@ -248,6 +253,19 @@ impl FromRequestParts<AppState> for Admin {
             Ok(Self(member))
         } else {
             Err(AppError::Forbidden("Only an admin can do this."))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PageAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let member = member_or_login(parts, state).await?;
+        match member.role {
+            Role::Admin => Ok(Self(member)),
+            Role::Editor => Err(AppError::Forbidden("Only an admin can do this.")),
+            Role::Reader => Err(AppError::ReadOnly),
         }
     }
 }

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, TransactionSession, TransactionTrait};
 use sha2::{Digest, Sha256};
 
 use super::audit::{self, Actor};
@@ -142,9 +142,11 @@ pub struct NewInvite {
     pub role: Role,
 }
 
-/// Stores an invitation and records it in the audit log, in the caller's transaction; returns
-/// the token, which exists nowhere else from now on.
-pub async fn create<C: ConnectionTrait>(db: &C, new: NewInvite, actor: &Actor) -> Result<String, DbErr> {
+/// Stores an invitation and records it in the audit log, in one transaction; returns the
+/// token, which exists nowhere else from now on.
+pub async fn create<C: TransactionTrait>(db: &C, new: NewInvite, actor: &Actor) -> Result<String, DbErr> {
+    let txn = db.begin().await?;
+    let db = &txn;
     let token = new_token();
     let now = now_ms();
     let row = ActiveModel {
@@ -166,6 +168,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewInvite, actor: &Actor) -
         &format!("role {}, {} uses, expires in {} days", new.role, new.uses, new.expires_in_days),
     )
     .await?;
+    txn.commit().await?;
     Ok(token)
 }
 
@@ -201,20 +204,33 @@ pub async fn redeem<C: ConnectionTrait>(db: &C, token: &str) -> Result<Result<Ro
     })
 }
 
-/// Revokes an invitation, with its audit entry, in the caller's transaction; false when there
-/// is no such invitation or it was already revoked.
-pub async fn revoke<C: ConnectionTrait>(db: &C, id: i32, actor: &Actor) -> Result<bool, DbErr> {
+/// What revoking did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Now,
+    Already,
+    NoSuchInvitation,
+}
+
+/// Revokes an invitation, with its audit entry, in one transaction.
+pub async fn revoke<C: TransactionTrait>(db: &C, id: i32, actor: &Actor) -> Result<Revoked, DbErr> {
+    let txn = db.begin().await?;
     let result = Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now_ms()))
         .filter(Column::Id.eq(id))
         .filter(Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
-    if result.rows_affected == 0 {
-        return Ok(false);
-    }
-    audit::record(db, actor, audit::Action::InviteRevoke, &format!("invitation #{id}"), "").await?;
-    Ok(true)
+    let outcome = if result.rows_affected == 1 {
+        audit::record(&txn, actor, audit::Action::InviteRevoke, &format!("invitation #{id}"), "").await?;
+        Revoked::Now
+    } else if Entity::find_by_id(id).one(&txn).await?.is_some() {
+        Revoked::Already
+    } else {
+        Revoked::NoSuchInvitation
+    };
+    txn.commit().await?;
+    Ok(outcome)
 }
 
 /// An invitation as the admin list shows it.

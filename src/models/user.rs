@@ -1,7 +1,7 @@
 //! Members: the seed's `users` table, and the queries on it.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, TransactionSession, TransactionTrait};
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionSession, TransactionTrait};
 
 use super::{is_unique_violation, now_ms};
 use crate::access::Role;
@@ -300,40 +300,34 @@ pub enum AdminChange {
 }
 
 /// The member, locked for the rest of the transaction, after checking that the change leaves
-/// at least one unblocked admin. The unblocked admins are locked too (`FOR UPDATE` on PostgreSQL
-/// and MySQL; SQLite's single writer serialises the transaction), so two admins demoting each
-/// other at once cannot both succeed.
+/// at least one unblocked admin. The member and every unblocked admin are locked in one
+/// statement, in id order (`FOR UPDATE` on PostgreSQL and MySQL; SQLite's single writer
+/// serialises the transaction): two admins demoting each other at once queue instead of
+/// deadlocking, and the second sees the first's change and is refused.
 async fn lock_for_change<C: ConnectionTrait>(
     db: &C,
     username: &str,
     change: AdminChange,
 ) -> Result<Model, AdminChangeError> {
-    let member = Entity::find()
-        .filter(Column::Username.eq(username))
+    let locked = Entity::find()
+        .filter(Condition::any().add(Column::Username.eq(username)).add(
+            Condition::all().add(Column::Role.eq(Role::Admin.as_str())).add(Column::BlockedAt.is_null()),
+        ))
+        .order_by_asc(Column::Id)
         .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or(AdminChangeError::NoSuchMember)?;
-    let removes_an_admin = member.role() == Role::Admin
-        && !member.is_blocked()
+        .all(db)
+        .await?;
+    let member =
+        locked.iter().find(|row| row.username == username).cloned().ok_or(AdminChangeError::NoSuchMember)?;
+    let is_active_admin = |row: &Model| row.role() == Role::Admin && !row.is_blocked();
+    let removes_an_admin = is_active_admin(&member)
         && match change {
             AdminChange::Role(role) => role != Role::Admin,
             AdminChange::Block | AdminChange::Delete => true,
             AdminChange::Unblock => false,
         };
-    if removes_an_admin {
-        let admins: Vec<i32> = Entity::find()
-            .select_only()
-            .column(Column::Id)
-            .filter(Column::Role.eq(Role::Admin.as_str()))
-            .filter(Column::BlockedAt.is_null())
-            .lock_exclusive()
-            .into_tuple()
-            .all(db)
-            .await?;
-        if !admins.iter().any(|&id| id != member.id) {
-            return Err(AdminChangeError::LastAdmin);
-        }
+    if removes_an_admin && !locked.iter().any(|row| row.id != member.id && is_active_admin(row)) {
+        return Err(AdminChangeError::LastAdmin);
     }
     Ok(member)
 }

@@ -60,7 +60,8 @@ type NamePath = Result<Path<String>, axum::extract::rejection::PathRejection>;
 struct AddUserForm {
     username: String,
     password: String,
-    role: String,
+    /// Missing: editor. Present, it must be a role (an empty one is not).
+    role: Option<String>,
 }
 
 async fn users(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
@@ -113,7 +114,7 @@ async fn add_user(
     let mut errors = FieldErrors::default();
     let username = Username::parse(&form.username).map_err(|e| errors.username.push(e.into())).ok();
     let password = Password::parse(form.password).map_err(|e| errors.password.push(e.into())).ok();
-    let role = if form.role.trim().is_empty() { Ok(Role::Editor) } else { Role::parse(&form.role) };
+    let role = form.role.as_deref().map_or(Ok(Role::Editor), Role::parse);
     let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
     let (Some(username), Some(password), Some(role)) = (username, password, role) else {
         return users_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, form.username, errors).await;
@@ -221,7 +222,8 @@ async fn change(
 struct InviteForm {
     uses: String,
     expires_in_days: String,
-    role: String,
+    /// Missing: editor. Present, it must be a role (an empty one is not).
+    role: Option<String>,
 }
 
 async fn invites(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
@@ -288,7 +290,7 @@ async fn create_invite(
     let days = bounded(&form.expires_in_days, 7, invite::DAYS_MAX, "expires_in_days")
         .map_err(|e| errors.form.push(e))
         .ok();
-    let role = if form.role.trim().is_empty() { Ok(Role::Editor) } else { Role::parse(&form.role) };
+    let role = form.role.as_deref().map_or(Ok(Role::Editor), Role::parse);
     let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
     let (Some(uses), Some(expires_in_days), Some(role)) = (uses, days, role) else {
         return invites_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
@@ -311,10 +313,10 @@ async fn revoke_invite(
     CsrfForm(_): CsrfForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let Path(id) = path.map_err(|_| AppError::NotFound)?;
-    if invite::revoke(&state.db.write, id, &admin.actor()).await? {
-        flash.push(Kind::Success, &format!("Invitation #{id} revoked."));
-    } else {
-        flash.push(Kind::Info, &format!("Invitation #{id} was already revoked, or does not exist."));
+    match invite::revoke(&state.db.write, id, &admin.actor()).await? {
+        invite::Revoked::Now => flash.push(Kind::Success, &format!("Invitation #{id} revoked.")),
+        invite::Revoked::Already => flash.push(Kind::Info, &format!("Invitation #{id} was already revoked.")),
+        invite::Revoked::NoSuchInvitation => return Err(AppError::NotFound),
     }
     Ok(Redirect::to("/admin/invites").into_response())
 }

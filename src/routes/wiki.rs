@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{Routes, render};
 use crate::app::AppState;
 use crate::auth::forms::CsrfForm;
-use crate::auth::session::{Admin, CurrentUser, Editor};
+use crate::auth::session::{CurrentUser, Editor, PageAdmin};
 use crate::domain::{PageTitle, check_content};
 use crate::error::AppError;
 use crate::extract::{TitlePath, TokenForm};
@@ -285,7 +285,7 @@ async fn delete(
 
 #[tracing::instrument(skip_all)]
 async fn restore(
-    Admin(user): Admin,
+    PageAdmin(user): PageAdmin,
     flash: Flash,
     State(state): State<AppState>,
     path: TitlePath,

@@ -5,6 +5,16 @@
 mod helpers;
 mod hostile;
 
+mod access_admin;
+mod access_audit;
+mod access_blocking;
+mod access_csrf;
+mod access_helpers;
+mod access_invites;
+mod access_members_only;
+mod access_roles;
+mod access_settings;
+
 mod accounts;
 mod cli;
 mod connections;
@@ -39,6 +49,14 @@ fn main() {
         ("throttle", throttle::tests()),
         ("wiki", wiki::tests()),
         ("search", search::tests()),
+        ("access_settings", access_settings::tests()),
+        ("access_members_only", access_members_only::tests()),
+        ("access_invites", access_invites::tests()),
+        ("access_roles", access_roles::tests()),
+        ("access_admin", access_admin::tests()),
+        ("access_blocking", access_blocking::tests()),
+        ("access_audit", access_audit::tests()),
+        ("access_csrf", access_csrf::tests()),
     ];
     for backend in [Backend::Postgres, Backend::MySql] {
         if !backend.available() {
