@@ -41,6 +41,7 @@ async fn a_blocked_member_is_refused_at_login_and_it_counts_as_a_failure(backend
         login: Limit::parse("3/300").unwrap(),
         account_login: Limit::parse("100/300").unwrap(),
         register: Limit::parse("100/300").unwrap(),
+        ..Limits::default()
     };
     let app = spawn_with(backend, Options { limits: Some(limits), ..Options::default() }).await;
     let admin = logged_in(&app, ADMIN).await;
