@@ -181,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
         let text = content(&mut rng, size, pages);
         let author = ids[rng.below(ids.len())];
         let draft = format!("# {title}\n\nA first draft.\n");
-        let rendered = quire::render::markdown_page(&draft);
+        let rendered = quire::render::markdown_page(&draft)?;
         let created = page::create(
             &db.write,
             NewPage {
@@ -211,7 +211,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         if revisions > 1 {
-            let rendered = quire::render::markdown_page(&text);
+            let rendered = quire::render::markdown_page(&text)?;
             let saved = page::save(
                 &db.write,
                 Edit {

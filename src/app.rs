@@ -69,6 +69,8 @@ pub struct AppState {
     pub cookie_key: tower_cookies::Key,
     /// Bounds image decoding the way `hasher` bounds password hashing.
     pub images: Arc<Semaphore>,
+    /// Rendering, diffing and merging: off the async workers, one job per core.
+    pub work: crate::work::Work,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             csrf: CsrfKey::derive(secret),
             cookie_key: tower_cookies::Key::from(&cookie_material.finalize()),
             images: Arc::new(Semaphore::new(settings.hash_concurrency)),
+            work: crate::work::Work::new(settings.hash_concurrency, crate::work::WAIT),
             db,
             settings: Arc::new(settings),
         }

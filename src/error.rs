@@ -33,14 +33,28 @@ pub enum AppError {
     Unprocessable(String),
     #[error("too many attempts")]
     TooManyAttempts { what: &'static str, retry_after: u64 },
-    #[error("the password queue is full")]
-    Busy { retry_after: u64 },
+    /// A bounded queue is full (password checks, or CPU work such as rendering).
+    #[error("busy: {what:?}")]
+    Busy { what: BusyWith, retry_after: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// What a [`AppError::Busy`] queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyWith {
+    Passwords,
+    Work,
+}
+
+impl From<crate::render::RenderError> for AppError {
+    fn from(err: crate::render::RenderError) -> Self {
+        Self::Unprocessable(err.to_string())
+    }
 }
 
 impl From<sea_orm::DbErr> for AppError {
@@ -52,7 +66,9 @@ impl From<sea_orm::DbErr> for AppError {
 impl From<crate::auth::password::HashError> for AppError {
     fn from(err: crate::auth::password::HashError) -> Self {
         match err {
-            crate::auth::password::HashError::Busy { retry_after } => Self::Busy { retry_after },
+            crate::auth::password::HashError::Busy { retry_after } => {
+                Self::Busy { what: BusyWith::Passwords, retry_after }
+            }
             crate::auth::password::HashError::Failed(err) => Self::Unexpected(err),
         }
     }
@@ -150,11 +166,15 @@ impl AppError {
                     if *retry_after < 90 { format!("{retry_after} seconds") } else { format!("{} minutes", retry_after.div_ceil(60)) }
                 ),
             ),
-            Self::Busy { retry_after } => (
+            Self::Busy { what, retry_after } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Busy",
                 format!(
-                    "Too many passwords are being checked right now. Nothing was done: try again in {retry_after} seconds."
+                    "{} right now. Nothing was done: try again in {retry_after} seconds.",
+                    match what {
+                        BusyWith::Passwords => "Too many passwords are being checked",
+                        BusyWith::Work => "The server is busy rendering and comparing pages",
+                    }
                 ),
             ),
             Self::LoginRequired { .. } | Self::Unexpected(_) => (
@@ -192,7 +212,7 @@ impl IntoResponse for AppError {
         }
         let (status, title, message) = self.status_and_text();
         let mut response = error_page(status, title, &message);
-        if let Self::TooManyAttempts { retry_after, .. } | Self::Busy { retry_after } = self {
+        if let Self::TooManyAttempts { retry_after, .. } | Self::Busy { retry_after, .. } = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
         }
         if let Self::PayloadTooLarge = self {

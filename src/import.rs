@@ -238,9 +238,16 @@ async fn import_rows(
         // present) user is not given to whoever holds that name here.
         let author_id = flask.author_id.and_then(|id| authors.get(&id).copied());
         let content = flask.content.clone();
-        let html = tokio::task::spawn_blocking(move || render::sanitize(&content))
+        let html = match tokio::task::spawn_blocking(move || render::sanitize(&content))
             .await
-            .context("sanitizing failed")?;
+            .context("sanitizing failed")?
+        {
+            Ok(html) => html,
+            Err(why) => {
+                report.skipped_pages.push((flask.title.clone(), why.to_string()));
+                continue;
+            }
+        };
         page::create(
             &txn,
             NewPage {

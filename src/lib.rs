@@ -27,6 +27,7 @@ pub mod shell;
 pub mod templates;
 pub mod uploads;
 pub mod urls;
+pub mod work;
 
 pub use app::{AppState, Application};
 pub use config::{RawSettings, Settings};

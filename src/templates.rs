@@ -233,6 +233,10 @@ pub struct DiffPage {
     pub to: i32,
     pub from_href: String,
     pub to_href: String,
+    pub from_raw_href: String,
+    pub to_raw_href: String,
+    /// `Some(rows shown)` when the diff was cut.
+    pub truncated: Option<usize>,
     pub rows: Vec<crate::diff::DiffRow>,
 }
 

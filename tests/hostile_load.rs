@@ -84,17 +84,17 @@ fn main() {
     let trials = attacks![
         slow_clients,
         idle_socket_flood,
-        many_missing_links pending "stall-cpu: link marking",
-        deep_nesting pending "stall-cpu: nesting depth",
-        revision_views_of_deep_content pending "stall-cpu: stored revision HTML",
-        merges_of_large_random_pages pending "stall-cpu: bounded merges",
-        huge_code_block pending "stall-cpu: highlighting and HTML caps",
-        link_floods pending "stall-cpu: link cap",
-        parallel_wrong_passwords pending "stall-limits: atomic login limit",
-        parallel_registrations pending "stall-limits: atomic registration limit",
-        random_name_logins_and_owner_lockout pending "stall-limits: hash queue and owner exemption",
-        feed_stays_xml pending "stall-limits: text rules and the feed",
-        look_alike_names pending "stall-limits: confusable usernames",
+        many_missing_links,
+        deep_nesting,
+        revision_views_of_deep_content,
+        merges_of_large_random_pages,
+        huge_code_block,
+        link_floods,
+        parallel_wrong_passwords,
+        parallel_registrations,
+        random_name_logins_and_owner_lockout,
+        feed_stays_xml,
+        look_alike_names,
     ]
     .into_iter()
     .map(|attack| {

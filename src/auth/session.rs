@@ -144,13 +144,31 @@ pub async fn resolve(
     }
     let uri = request.uri().clone();
     let flash = Flash::from_extensions(&state, request.extensions());
-    let viewer = match viewer_of(&state, &session, &uri, flash).await {
-        Ok(Ok(viewer)) => viewer,
-        Ok(Err(refusal)) => return refusal,
-        Err(err) => return err.into_response(),
+    let refusal = match viewer_of(&state, &session, &uri, flash).await {
+        Ok(Ok(viewer)) => {
+            request.extensions_mut().insert(viewer);
+            return next.run(request).await;
+        }
+        Ok(Err(refusal)) => refusal,
+        Err(err) => err.into_response(),
     };
-    request.extensions_mut().insert(viewer);
-    next.run(request).await
+    discard_body(request.into_body()).await;
+    refusal
+}
+
+/// Reads and drops what is left of a refused request's body (bounded by the largest body any
+/// route takes, and by the body timeout), so that the client, still sending, reads the answer
+/// instead of a reset connection.
+async fn discard_body(mut body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let limit = crate::routes::profile::UPLOAD_BODY_LIMIT.max(crate::app::FORM_BODY_LIMIT);
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |data| data.len());
+        if seen > limit {
+            break;
+        }
+    }
 }
 
 async fn viewer_of(

@@ -12,6 +12,7 @@ mod m0003_search;
 mod m0004_throttle;
 mod m0005_access;
 mod m0006_limits;
+mod m0007_revision_html;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_throttle::Migration),
             Box::new(m0005_access::Migration),
             Box::new(m0006_limits::Migration),
+            Box::new(m0007_revision_html::Migration),
         ]
     }
 }

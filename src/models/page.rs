@@ -73,23 +73,30 @@ fn size_of(content: &str) -> i32 {
     i32::try_from(content.len()).unwrap_or(i32::MAX)
 }
 
+/// A revision to insert: the text, its HTML, and who saved it why.
+struct NewRevision<'a> {
+    page_id: i32,
+    content: &'a str,
+    format: &'a str,
+    html: &'a str,
+    summary: &'a str,
+    author_id: Option<i32>,
+}
+
 async fn add_revision<C: ConnectionTrait>(
     txn: &C,
-    page_id: i32,
-    content: &str,
-    format: &str,
-    summary: &str,
-    author_id: Option<i32>,
+    new: NewRevision<'_>,
     now: i64,
 ) -> Result<revision::Model, DbErr> {
     revision::ActiveModel {
-        page_id: Set(page_id),
-        content: Set(content.to_owned()),
-        format: Set(format.to_owned()),
-        summary: Set(summary.to_owned()),
-        author_id: Set(author_id),
+        page_id: Set(new.page_id),
+        content: Set(new.content.to_owned()),
+        format: Set(new.format.to_owned()),
+        html: Set(Some(new.html.to_owned())),
+        summary: Set(new.summary.to_owned()),
+        author_id: Set(new.author_id),
         created_at: Set(now),
-        size: Set(size_of(content)),
+        size: Set(size_of(new.content)),
         ..Default::default()
     }
     .insert(txn)
@@ -120,7 +127,19 @@ pub async fn create<C: TransactionTrait>(db: &C, new: NewPage<'_>) -> Result<Mod
         Err(err) if is_unique_violation(&err) => return Err(CreatePageError::TitleTaken),
         Err(err) => return Err(err.into()),
     };
-    let first = add_revision(&txn, page.id, new.content, new.format, "Created", new.author_id, now).await?;
+    let first = add_revision(
+        &txn,
+        NewRevision {
+            page_id: page.id,
+            content: new.content,
+            format: new.format,
+            html: new.html,
+            summary: "Created",
+            author_id: new.author_id,
+        },
+        now,
+    )
+    .await?;
     Entity::update_many()
         .col_expr(Column::RevisionId, Expr::value(first.id))
         .filter(Column::Id.eq(page.id))
@@ -175,8 +194,19 @@ pub async fn save<C: TransactionTrait>(db: &C, edit: Edit<'_>) -> Result<Saved, 
         txn.rollback().await?;
         return Ok(Saved::Moved);
     }
-    let rev = add_revision(&txn, edit.page_id, edit.content, edit.format, edit.summary, edit.author_id, now)
-        .await?;
+    let rev = add_revision(
+        &txn,
+        NewRevision {
+            page_id: edit.page_id,
+            content: edit.content,
+            format: edit.format,
+            html: edit.html,
+            summary: edit.summary,
+            author_id: edit.author_id,
+        },
+        now,
+    )
+    .await?;
     Entity::update_many()
         .col_expr(Column::RevisionId, Expr::value(rev.id))
         .filter(Column::Id.eq(edit.page_id))
@@ -221,7 +251,19 @@ pub async fn rename<C: TransactionTrait>(
     .await?;
     let summary = format!("Renamed from “{}” to “{new_title}”", page.title);
     let summary: String = summary.chars().take(200).collect();
-    let rev = add_revision(&txn, page.id, &page.content, &page.format, &summary, Some(actor), now).await?;
+    let rev = add_revision(
+        &txn,
+        NewRevision {
+            page_id: page.id,
+            content: &page.content,
+            format: &page.format,
+            html: &page.html,
+            summary: &summary,
+            author_id: Some(actor),
+        },
+        now,
+    )
+    .await?;
     Entity::update_many()
         .col_expr(Column::RevisionId, Expr::value(rev.id))
         .filter(Column::Id.eq(page.id))

@@ -16,6 +16,9 @@ pub struct Model {
     pub created_at: i64,
     /// Size of the content in bytes.
     pub size: i32,
+    /// The sanitized HTML, stored at save; `None` for revisions saved before it was kept,
+    /// until their first view.
+    pub html: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -105,6 +108,18 @@ pub async fn by_author<C: ConnectionTrait>(db: &C, author_id: i32, limit: u64) -
         .into_model::<Entry>()
         .all(db)
         .await
+}
+
+/// Stores the HTML of a revision saved before revisions kept theirs (once: a revision never
+/// changes, so a concurrent fill writes the same).
+pub async fn fill_html<C: ConnectionTrait>(db: &C, id: i32, html: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Html, Expr::value(html))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Html.is_null())
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// One revision of one page (a revision id of another page is not found).

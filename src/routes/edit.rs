@@ -95,10 +95,13 @@ struct EditForm {
     preview: Option<String>,
 }
 
-async fn render_markdown(source: String) -> Result<content::Rendered, AppError> {
-    tokio::task::spawn_blocking(move || content::markdown_page(&source))
-        .await
-        .map_err(|err| AppError::Unexpected(anyhow::anyhow!("rendering failed: {err}")))
+/// Renders Markdown in the bounded pool; the outer error is the server's (busy, failed), the
+/// inner one the content's (a cap it breaks).
+async fn render_markdown(
+    state: &AppState,
+    source: String,
+) -> Result<Result<content::Rendered, content::RenderError>, AppError> {
+    state.work.run("render", move || content::markdown_page(&source)).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -144,8 +147,15 @@ async fn save(
         return editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
     };
     if form.preview.is_some() {
-        let rendered = render_markdown(form.content.clone()).await?;
-        return editor(&shell, StatusCode::OK, &view, kept(errors, Some(rendered.html), None, base));
+        return match render_markdown(&state, form.content.clone()).await? {
+            Ok(rendered) => {
+                editor(&shell, StatusCode::OK, &view, kept(errors, Some(rendered.html), None, base))
+            }
+            Err(why) => {
+                errors.content.push(why.to_string());
+                editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base))
+            }
+        };
     }
 
     let summary_text = summary.as_str();
@@ -163,21 +173,46 @@ async fn save(
                     kept(errors, None, None, current),
                 );
             };
-            match diffy::merge(&ancestor.content, &view.page.content, &form.content) {
-                Ok(merged) => (merged, true),
-                Err(conflicted) => {
+            let texts = (ancestor.content, view.page.content.clone(), form.content.clone());
+            let (merge, theirs) = state
+                .work
+                .run("merge", move || {
+                    let (ancestor, theirs, mine) = texts;
+                    let merge = diff::merge(&ancestor, &theirs, &mine);
+                    let rows = match merge {
+                        diff::Merge::Clean(_) => Vec::new(),
+                        _ => diff::rows(&ancestor, &theirs),
+                    };
+                    (merge, rows)
+                })
+                .await?;
+            match merge {
+                diff::Merge::Clean(merged) => (merged, true),
+                diff::Merge::Conflict(conflicted) => {
                     errors.form.push(
                         "Someone else changed this page while you were editing, in the same places. \
                          Nothing was saved: resolve the marked conflicts below and save again."
                             .into(),
                     );
-                    let conflict = Conflict {
-                        yours: form.content.clone(),
-                        theirs: diff::rows(&ancestor.content, &view.page.content),
-                    };
+                    let conflict = Conflict { yours: form.content.clone(), theirs };
                     let mut shown = kept(errors, None, Some(conflict), current);
                     shown.content = conflicted;
                     return editor(&shell, StatusCode::CONFLICT, &view, shown);
+                }
+                diff::Merge::TooCostly => {
+                    errors.form.push(
+                        "Someone else changed this page while you were editing, and the two versions \
+                         differ too much to combine automatically. Nothing was saved: your text is in \
+                         the editor; compare it with the other change below and save again."
+                            .into(),
+                    );
+                    let conflict = Conflict { yours: form.content.clone(), theirs };
+                    return editor(
+                        &shell,
+                        StatusCode::CONFLICT,
+                        &view,
+                        kept(errors, None, Some(conflict), current),
+                    );
                 }
             }
         };
@@ -194,7 +229,18 @@ async fn save(
                 kept(errors, None, None, current),
             );
         }
-        let rendered = render_markdown(text.clone()).await?;
+        let rendered = match render_markdown(&state, text.clone()).await? {
+            Ok(rendered) => rendered,
+            Err(why) => {
+                errors.content.push(why.to_string());
+                return editor(
+                    &shell,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &view,
+                    kept(errors, None, None, current),
+                );
+            }
+        };
         let edit = Edit {
             page_id: view.page.id,
             base: current,
@@ -238,11 +284,18 @@ struct PreviewForm {
 }
 
 /// POST /preview — the HTML the server would store for this Markdown (members only).
-async fn preview(_editor: Editor, CsrfForm(form): CsrfForm<PreviewForm>) -> Result<Response, AppError> {
+async fn preview(
+    _editor: Editor,
+    State(state): State<AppState>,
+    CsrfForm(form): CsrfForm<PreviewForm>,
+) -> Result<Response, AppError> {
     if form.content.len() > crate::domain::CONTENT_MAX_BYTES {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, "Content must be at most 1 MiB.").into_response());
     }
-    let rendered = render_markdown(form.content).await?;
+    let rendered = match render_markdown(&state, form.content).await? {
+        Ok(rendered) => rendered,
+        Err(why) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, why.to_string()).into_response()),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
@@ -272,9 +325,7 @@ async fn revert(
             return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
         }
         let source = (old.content.clone(), old.format.clone());
-        let rendered = tokio::task::spawn_blocking(move || content::content(&source.0, &source.1))
-            .await
-            .map_err(|err| anyhow::anyhow!("rendering failed: {err}"))?;
+        let rendered = state.work.run("render", move || content::content(&source.0, &source.1)).await??;
         let edit = Edit {
             page_id: view.page.id,
             base: view.page.revision_id.unwrap_or_default(),

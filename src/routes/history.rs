@@ -1,8 +1,8 @@
 //! History you can trust: every revision, each one viewable, diffs between any two.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -22,6 +22,7 @@ pub fn router() -> Routes {
     Routes::new()
         .get("/wiki/{title}/history", get(history))
         .get("/wiki/{title}/revisions/{id}", get(show))
+        .get("/wiki/{title}/revisions/{id}/raw", get(raw))
         .get("/wiki/{title}/diff", get(compare))
 }
 
@@ -99,10 +100,22 @@ async fn show(
         Some(author_id) => crate::models::user::find_by_id(db, author_id).await?.map(|u| u.username),
         None => None,
     };
-    let source = (rev.content.clone(), rev.format.clone());
-    let html = tokio::task::spawn_blocking(move || content::content(&source.0, &source.1).html)
-        .await
-        .map_err(|err| anyhow::anyhow!("rendering failed: {err}"))?;
+    let html = match rev.html {
+        Some(html) => html,
+        None => {
+            // Saved before revisions kept their HTML: rendered once, then stored.
+            let source = (rev.content.clone(), rev.format.clone());
+            let html = state
+                .work
+                .run("render", move || match content::content(&source.0, &source.1) {
+                    Ok(rendered) => rendered.html,
+                    Err(why) => content::unrenderable(&source.0, &why),
+                })
+                .await?;
+            revision::fill_html(&state.db.write, rev.id, &html).await?;
+            html
+        }
+    };
     let current = view.page.revision_id == Some(rev.id);
     render(
         StatusCode::OK,
@@ -150,9 +163,7 @@ async fn compare(
     let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
     let old = revision::find(db, view.page.id, from).await?.ok_or(AppError::NotFound)?;
     let new = revision::find(db, view.page.id, to).await?.ok_or(AppError::NotFound)?;
-    let rows = tokio::task::spawn_blocking(move || diff::rows(&old.content, &new.content))
-        .await
-        .map_err(|err| anyhow::anyhow!("diffing failed: {err}"))?;
+    let diff = state.work.run("diff", move || diff::diff(&old.content, &new.content)).await?;
     let base = urls::page(&view.page.title);
     render(
         StatusCode::OK,
@@ -160,12 +171,35 @@ async fn compare(
             layout: shell.layout(),
             from_href: format!("{base}/revisions/{from}"),
             to_href: format!("{base}/revisions/{to}"),
+            from_raw_href: format!("{base}/revisions/{from}/raw"),
+            to_raw_href: format!("{base}/revisions/{to}/raw"),
+            truncated: diff.truncated.then_some(diff::ROWS_MAX),
             history_href: format!("{base}/history"),
             page_href: base,
             title: view.page.title,
             from,
             to,
-            rows,
+            rows: diff.rows,
         },
     )
+}
+
+/// `/wiki/TITLE/revisions/ID/raw`: the revision's text as it was saved, as plain text (what a
+/// diff too long to show links to).
+async fn raw(
+    State(state): State<AppState>,
+    path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, AppError> {
+    let Path((title, id)) = path?;
+    let db = &state.db.read;
+    let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
+    let rev = revision::find(db, view.page.id, id).await?.ok_or(AppError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        rev.content,
+    )
+        .into_response())
 }

@@ -95,9 +95,13 @@ async fn create(
     };
 
     let source = form.content.clone();
-    let rendered = tokio::task::spawn_blocking(move || content::markdown_page(&source))
-        .await
-        .map_err(|err| anyhow::anyhow!("rendering failed: {err}"))?;
+    let rendered = match state.work.run("render", move || content::markdown_page(&source)).await? {
+        Ok(rendered) => rendered,
+        Err(why) => {
+            errors.content.push(why.to_string());
+            return create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors);
+        }
+    };
     let created = page::create(
         &state.db.write,
         NewPage {

@@ -26,6 +26,7 @@ mod profile;
 mod search;
 mod security;
 mod sessions;
+mod stall;
 mod throttle;
 mod wiki;
 
@@ -46,6 +47,7 @@ fn main() {
         ("profile", profile::tests()),
         ("security", security::tests()),
         ("sessions", sessions::tests()),
+        ("stall", stall::tests()),
         ("throttle", throttle::tests()),
         ("wiki", wiki::tests()),
         ("search", search::tests()),
