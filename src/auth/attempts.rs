@@ -13,6 +13,7 @@
 
 use crate::app::AppState;
 use crate::auth::device::KnownDevice;
+use crate::auth::password::Asker;
 use crate::domain::Password;
 use crate::error::AppError;
 use crate::models::throttle::{self, Limit, Ticket, Verdict};
@@ -97,7 +98,7 @@ pub async fn log_in(
     }
 
     let stored = found.as_ref().map(|member| member.password_hash.clone());
-    let verified = match state.hasher.verify(password, stored).await {
+    let verified = match state.hasher.verify(Asker { client, known_device: known }, password, stored).await {
         Ok(verified) => verified,
         Err(err) => {
             give_back(state, &mut counters).await?;
@@ -138,7 +139,7 @@ pub async fn hash_for_registration(
     let mut counters =
         [counter(format!("register|{client}"), state.settings.limits.register, "registrations")];
     take_all(state, &mut counters).await?;
-    match state.hasher.hash(password).await {
+    match state.hasher.hash(Asker::from(client), password).await {
         Ok(hash) => Ok(hash),
         Err(err) => {
             give_back(state, &mut counters).await?;

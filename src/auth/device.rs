@@ -12,7 +12,8 @@ use tower_cookies::{Cookie, Cookies, Key};
 
 use crate::models::user;
 
-const COOKIE: &str = "quire_device";
+/// The cookie's name (with the `__Host-` prefix when cookies are `Secure`).
+pub const COOKIE: &str = "quire_device";
 /// Accounts remembered per browser; the oldest drops out.
 const MAX_ACCOUNTS: usize = 8;
 /// How long a browser stays known after its last successful login.
@@ -26,9 +27,9 @@ pub struct KnownDevice {
 
 impl KnownDevice {
     /// Reads the cookie; a missing, forged or malformed one knows no account.
-    pub fn read(cookies: &Cookies, key: &Key) -> Self {
-        let accounts =
-            cookies.signed(key).get(COOKIE).map(|cookie| parse(cookie.value())).unwrap_or_default();
+    pub fn read(cookies: &Cookies, key: &Key, secure: bool) -> Self {
+        let name = crate::cookies::cookie_name(COOKIE, secure);
+        let accounts = cookies.signed(key).get(&name).map(|cookie| parse(cookie.value())).unwrap_or_default();
         Self { accounts }
     }
 
@@ -46,7 +47,7 @@ impl KnownDevice {
             self.accounts.drain(..self.accounts.len() - MAX_ACCOUNTS);
         }
         let value = self.accounts.iter().map(|(id, created)| format!("{id}-{created}")).collect::<Vec<_>>();
-        let cookie = Cookie::build((COOKIE, value.join(".")))
+        let cookie = Cookie::build((crate::cookies::cookie_name(COOKIE, secure), value.join(".")))
             .path("/")
             .http_only(true)
             .secure(secure)

@@ -6,8 +6,13 @@
 //! instead of starving page views or exhausting memory, and the queue itself is bounded: past
 //! `queue` waiting requests, [`HashError::Busy`] answers at once (a 503 with `Retry-After`)
 //! rather than letting a flood of logins with random names push a real one back by seconds.
+//! One client address holds at most half of the places ([`Hasher::share`]), so a flood
+//! from one address is refused on its own while other people's logins still find a place; and
+//! a few places are kept for logins from a browser that logged in to that account before (its
+//! known-device cookie), so a flood from many addresses does not keep the owner out either.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
@@ -29,6 +34,24 @@ const MAX_M_COST_KIB: u32 = 4 * M_COST_KIB;
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=65536,t=3,p=4$iS/U7Vm1VfM2iu0fgLJu5g$5nceeQohYL43eCUgrXoWEt41RGkcZixBiers67yqy7E";
 
+/// Places kept for logins from a known browser.
+const KEPT_PLACES: usize = 4;
+
+/// Who asks for a password check, as far as the queue cares.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    /// The client address (its share of the queue is bounded).
+    pub client: &'a str,
+    /// A browser that logged in to this account before may take a kept place.
+    pub known_device: bool,
+}
+
+impl<'a> Asker<'a> {
+    pub fn from(client: &'a str) -> Self {
+        Self { client, known_device: false }
+    }
+}
+
 /// Roughly what one hash costs on one core, for the `Retry-After` of a full queue.
 const HASH_MS: u64 = 250;
 
@@ -38,8 +61,31 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// One per request that may hold or wait for a permit: the running ones and the queue.
     places: Arc<Semaphore>,
+    /// Places only logins from a known browser may take, once `places` are all taken.
+    kept: Arc<Semaphore>,
     concurrency: usize,
     capacity: usize,
+    /// Places held per client address.
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    share: usize,
+}
+
+/// One client's hold on a place; given back when dropped.
+struct Held {
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    client: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// Why a password could not be hashed or checked.
@@ -66,26 +112,53 @@ impl Hasher {
         Self {
             permits: Arc::new(Semaphore::new(concurrency)),
             places: Arc::new(Semaphore::new(capacity)),
+            kept: Arc::new(Semaphore::new(KEPT_PLACES)),
             concurrency,
             capacity,
+            held: Arc::default(),
+            share: capacity.div_ceil(2).max(1),
         }
     }
 
-    /// A place in the queue (or `Busy` at once), then a permit to run.
-    async fn turn(&self) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), HashError> {
+    /// The most places one client address may hold at once.
+    pub fn share(&self) -> usize {
+        self.share
+    }
+
+    /// A place in the queue (or `Busy` at once: the queue is full, or this client holds its
+    /// share of it), then a permit to run.
+    async fn turn(
+        &self,
+        asker: Asker<'_>,
+    ) -> Result<(Held, OwnedSemaphorePermit, OwnedSemaphorePermit), HashError> {
+        let client = asker.client;
         // When full, every place is taken: the whole queue drains in about this long.
-        let place = self.places.clone().try_acquire_owned().map_err(|_| {
+        let busy = || {
             let ahead = u64::try_from(self.capacity).unwrap_or(u64::MAX);
             let lanes = u64::try_from(self.concurrency).unwrap_or(1);
             HashError::Busy { retry_after: (ahead.saturating_mul(HASH_MS) / lanes).div_ceil(1000).max(1) }
-        })?;
+        };
+        let held = {
+            let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let count = held.entry(client.to_owned()).or_default();
+            if *count >= self.share {
+                return Err(busy());
+            }
+            *count += 1;
+            Held { held: self.held.clone(), client: client.to_owned() }
+        };
+        let place = match self.places.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(_) if asker.known_device => self.kept.clone().try_acquire_owned().map_err(|_| busy())?,
+            Err(_) => return Err(busy()),
+        };
         let permit = self.permits.clone().acquire_owned().await.context("the hasher is closed")?;
-        Ok((place, permit))
+        Ok((held, place, permit))
     }
 
     /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        let _turn = self.turn().await?;
+    pub async fn hash(&self, asker: Asker<'_>, password: Password) -> Result<String, HashError> {
+        let _turn = self.turn(asker).await?;
         tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
             .context("the hashing task failed")?
@@ -94,8 +167,13 @@ impl Hasher {
 
     /// Checks a password against a stored hash; `None` (an unknown user) is checked against a
     /// dummy hash so that it costs the same and answers the same.
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, HashError> {
-        let _turn = self.turn().await?;
+    pub async fn verify(
+        &self,
+        asker: Asker<'_>,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
+        let _turn = self.turn(asker).await?;
         let verified = tokio::task::spawn_blocking(move || {
             let known = stored.is_some();
             let hash = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
@@ -170,20 +248,53 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_answers_busy_at_once_instead_of_waiting() {
         let hasher = Hasher::new(1, 1);
-        let running = hasher.turn().await.unwrap();
+        let running = hasher.turn(Asker::from("a")).await.unwrap();
         let waiting = {
             let hasher = hasher.clone();
-            tokio::spawn(async move { hasher.turn().await.map(|_| ()) })
+            tokio::spawn(async move { hasher.turn(Asker::from("b")).await.map(|_| ()) })
         };
         tokio::task::yield_now().await;
         while hasher.places.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
-        let refused = hasher.verify(Password::unchecked("x".into()), None).await;
+        let refused = hasher.verify(Asker::from("c"), Password::unchecked("x".into()), None).await;
         assert!(matches!(refused, Err(HashError::Busy { retry_after: 1 })), "{refused:?}");
         drop(running);
         waiting.await.unwrap().unwrap();
-        assert!(hasher.turn().await.is_ok(), "places come back");
+        assert!(hasher.turn(Asker::from("c")).await.is_ok(), "places come back");
+    }
+
+    #[tokio::test]
+    async fn one_address_holds_at_most_its_share_and_others_still_get_a_place() {
+        let hasher = Hasher::new(2, 6);
+        assert_eq!(hasher.share(), 4);
+        let mut flood = Vec::new();
+        for _ in 0..hasher.share() {
+            let (held, place, _permit) =
+                hasher.turn(Asker::from("10.0.0.1")).await.expect("within the share");
+            flood.push((held, place));
+        }
+        // Permits are given back at once here: the places and the address's holds are what count.
+        assert!(matches!(hasher.turn(Asker::from("10.0.0.1")).await, Err(HashError::Busy { .. })));
+        assert!(hasher.turn(Asker::from("10.0.0.2")).await.is_ok(), "another address still gets a place");
+        flood.pop();
+        assert!(hasher.turn(Asker::from("10.0.0.1")).await.is_ok(), "a freed place is the address's again");
+        drop(flood);
+        assert!(hasher.held.lock().unwrap().is_empty(), "every hold is given back");
+    }
+
+    #[tokio::test]
+    async fn a_known_browser_finds_a_kept_place_in_a_full_queue() {
+        let hasher = Hasher::new(1, 3);
+        let mut full = Vec::new();
+        for i in 0..4 {
+            let (held, place, _permit) =
+                hasher.turn(Asker::from(&format!("10.0.1.{i}"))).await.expect("a place");
+            full.push((held, place));
+        }
+        assert!(matches!(hasher.turn(Asker::from("10.0.2.1")).await, Err(HashError::Busy { .. })));
+        let owner = Asker { client: "10.0.2.2", known_device: true };
+        assert!(hasher.turn(owner).await.is_ok(), "the owner's browser gets a kept place");
     }
 
     #[test]

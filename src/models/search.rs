@@ -252,7 +252,16 @@ pub async fn search<C: ConnectionTrait>(
 }
 
 /// The part of `body` around the first match, as (highlighted?, text) pieces.
+/// A snippet looks for its first match in this much of a page at most: the work of a search
+/// stays bounded whatever the size of the pages it finds.
+const SNIPPET_SCAN_BYTES: usize = 64 * 1024;
+
 pub fn snippet(body: &str, terms: &[Term], width: usize) -> Vec<(bool, String)> {
+    let mut scanned = body.len().min(SNIPPET_SCAN_BYTES);
+    while !body.is_char_boundary(scanned) {
+        scanned -= 1;
+    }
+    let (body, cut) = (&body[..scanned], scanned < body.len());
     let needles: Vec<Vec<char>> = terms
         .iter()
         .flat_map(|term| match term {
@@ -295,7 +304,7 @@ pub fn snippet(body: &str, terms: &[Term], width: usize) -> Vec<(bool, String)> 
     if !plain.is_empty() {
         pieces.push((false, plain));
     }
-    if end < chars.len() {
+    if end < chars.len() || cut {
         pieces.push((false, "…".into()));
     }
     pieces
@@ -338,6 +347,14 @@ mod tests {
         assert_eq!(fts5(&terms), r#""a" "b" "c drop" "d"*"#);
         assert_eq!(tsquery(&terms), "a & b & (c <-> drop) & d:*");
         assert_eq!(boolean_mode(&terms), r#"+a +b +"c drop" +d*"#);
+    }
+
+    #[test]
+    fn snippets_look_at_the_start_of_huge_pages_only() {
+        let body = format!("{} needle", "hay ".repeat(1_000_000));
+        let pieces = snippet(&body, &parse("needle"), 60);
+        assert!(pieces.iter().all(|p| !p.0), "beyond the scanned part: no match marked");
+        assert_eq!(pieces.last().unwrap().1, "…");
     }
 
     #[test]

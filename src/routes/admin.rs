@@ -109,6 +109,7 @@ async fn add_user(
     Admin(admin): Admin,
     shell: Shell,
     State(state): State<AppState>,
+    client: crate::extract::ClientIp,
     CsrfForm(form): CsrfForm<AddUserForm>,
 ) -> Result<Response, AppError> {
     let mut errors = FieldErrors::default();
@@ -119,7 +120,7 @@ async fn add_user(
     let (Some(username), Some(password), Some(role)) = (username, password, role) else {
         return users_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, form.username, errors).await;
     };
-    let hash = state.hasher.hash(password).await?;
+    let hash = state.hasher.hash(crate::auth::password::Asker::from(&client.key()), password).await?;
     match user::add_by(&state.db.write, &username, &hash, role, &admin.actor()).await {
         Ok(created) => {
             tracing::info!(user.id = created.id, "member added by an admin");

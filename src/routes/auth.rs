@@ -211,7 +211,7 @@ async fn login(
         return login_page(&shell, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
     }
 
-    let device = KnownDevice::read(&cookies, &state.cookie_key);
+    let device = KnownDevice::read(&cookies, &state.cookie_key, state.settings.secure_cookies);
     let password = Password::unchecked(form.password);
     match attempts::log_in(&state, &client.key(), &form.username, password, &device).await? {
         // The right password for a blocked account: refused, and counted like any failure.

@@ -65,14 +65,18 @@ async fn find(
         if hits.is_empty() {
             message = Some("No page matches.");
         }
-        results = hits
-            .into_iter()
-            .map(|hit| SearchResult {
-                href: urls::page(&hit.title),
-                snippet: search::snippet(&hit.body, &terms, SNIPPET_CHARS),
-                title: hit.title,
+        results = state
+            .work
+            .run("snippets", move || {
+                hits.into_iter()
+                    .map(|hit| SearchResult {
+                        href: urls::page(&hit.title),
+                        snippet: search::snippet(&hit.body, &terms, SNIPPET_CHARS),
+                        title: hit.title,
+                    })
+                    .collect()
             })
-            .collect();
+            .await?;
     }
     let base = format!("/search?q={}", urls::encode_query(&q));
     render(

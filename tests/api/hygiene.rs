@@ -185,6 +185,9 @@ async fn cookies_carry_the_host_prefix_behind_an_https_public_url(backend: Backe
         set_cookie(response.headers(), "__Host-quire_session").expect("the session cookie");
     assert_host_cookie(&attrs, "session");
     assert!(set_cookie(response.headers(), "quire_session").is_none());
+    let (_, attrs) = set_cookie(response.headers(), "__Host-quire_device").expect("the known-device cookie");
+    assert_host_cookie(&attrs, "known device");
+    assert!(set_cookie(response.headers(), "quire_device").is_none());
 
     // The session is read under its prefixed name; an unprefixed copy means nothing.
     let response = client.get(url("/profile")).header(COOKIE, &session).send().await.unwrap();

@@ -66,7 +66,8 @@ async fn forty_parallel_wrong_passwords_from_one_address_verify_exactly_ten(back
 }
 
 async fn seventy_parallel_registrations_from_one_address_make_exactly_fifty_accounts(backend: Backend) {
-    let app = spawn_limited(backend, limits("10/300", "50/900", "100/900", "50/3600", 100)).await;
+    // A queue with room for the whole burst (one address holds at most half of it).
+    let app = spawn_limited(backend, limits("10/300", "50/900", "100/900", "50/3600", 200)).await;
     let forms = (0..70)
         .map(|i| {
             vec![
