@@ -329,10 +329,14 @@ pub fn mark_missing(html: &str, missing: &[String]) -> String {
 }
 
 /// Whether `html` nests elements deeper than `limit`, read by html5ever's tokenizer (linear)
-/// with the tree builder's main rules approximated: void elements, end tags that close what is
-/// open inside them, paragraphs, list items and cells closed by their next sibling, raw text in
-/// `script`, `style`, `textarea` and the like. Only ever overestimates by what those rules
-/// leave out, which matters at a hundred levels, not in real pages.
+/// with the tree builder's rules followed where they close elements and taken at their most
+/// where they may keep or reopen them: void elements; end tags of blocks, table parts, lists and
+/// paragraphs close what is open inside them when in scope; formatting elements closed that way
+/// still count (the tree builder may reopen them); other end tags count only when they end the
+/// current element; paragraphs, list items, rows and cells closed by their next sibling; the
+/// implied `tbody` and `tr`; raw text in `script`, `textarea` and the like. The estimate is
+/// never below the depth the sanitizer's tree builder reaches (a property test checks it) and
+/// above it only for misnested markup.
 fn nesting_exceeds(html: &str, limit: usize) -> bool {
     use html5ever::tendril::StrTendril;
     use html5ever::tokenizer::{BufferQueue, Tokenizer, TokenizerOpts};
@@ -374,8 +378,39 @@ impl html5ever::tokenizer::TokenSink for DepthSink {
         let mut open = self.open.borrow_mut();
         match tag.kind {
             TagKind::EndTag => {
-                if let Some(at) = open.iter().rposition(|n| *n == tag.name) {
-                    open.truncate(at);
+                let heading = |n: &str| matches!(n, "h1" | "h2" | "h3" | "h4" | "h5" | "h6");
+                let matches = |n: &html5ever::LocalName| *n == tag.name || (heading(name) && heading(n));
+                let Some(at) = open.iter().rposition(matches) else { return TokenSinkResult::Continue };
+                let above = &open[at + 1..];
+                let closes = if TABLE_PARTS.contains(&name) {
+                    // Table scope: only another table stands in the way.
+                    !above.iter().any(|n| matches!(&**n, "table" | "template" | "html"))
+                } else if BLOCKS.contains(&name) || heading(name) || matches!(name, "p" | "li" | "dd" | "dt")
+                {
+                    // The tree builder closes everything open inside the element, if it is in
+                    // scope; `</p>` stops at buttons, `</li>` at lists too.
+                    let extra: &[&str] = match name {
+                        "p" => &["button"],
+                        "li" => &["ol", "ul"],
+                        _ => &[],
+                    };
+                    !above.iter().any(|n| SCOPE_FENCES.contains(&&**n) || extra.contains(&&**n))
+                } else {
+                    // Formatting and other end tags: the adoption agency or the special-element
+                    // rule may keep things open; only the end of the current element surely closes.
+                    above.is_empty()
+                };
+                if closes {
+                    let closed = open.split_off(at);
+                    // Formatting elements closed this way stay on the list the tree builder
+                    // reopens them from (unless a cell's marker clears them): keep counting them.
+                    let mut in_cell = false;
+                    for element in closed.into_iter().skip(1) {
+                        in_cell |= MARKERS.contains(&&*element);
+                        if !in_cell && FORMATTING.contains(&&*element) {
+                            open.push(element);
+                        }
+                    }
                 }
                 TokenSinkResult::Continue
             }
@@ -384,19 +419,31 @@ impl html5ever::tokenizer::TokenSink for DepthSink {
                 if VOID.contains(&name) || (tag.self_closing && foreign) {
                     return TokenSinkResult::Continue;
                 }
-                if let Some(top) = open.last() {
-                    let top = &**top;
-                    let closes_top = match name {
-                        "li" => top == "li",
-                        "dd" | "dt" => top == "dd" || top == "dt",
-                        "td" | "th" => top == "td" || top == "th",
-                        "tr" => top == "tr" || top == "td" || top == "th",
-                        "option" => top == "option",
-                        _ => top == "p" && CLOSES_P.contains(&name),
-                    };
-                    if closes_top {
-                        open.pop();
+                let top =
+                    |open: &Vec<html5ever::LocalName>| open.last().map(|n| n.to_string()).unwrap_or_default();
+                match name {
+                    "li" if top(&open) == "li" => drop(open.pop()),
+                    "dd" | "dt" if matches!(top(&open).as_str(), "dd" | "dt") => drop(open.pop()),
+                    "option" if top(&open) == "option" => drop(open.pop()),
+                    "td" | "th" | "tr" => {
+                        // A new cell closes the open one; a new row closes the open row.
+                        if matches!(top(&open).as_str(), "td" | "th") {
+                            open.pop();
+                        }
+                        if name == "tr" && top(&open) == "tr" {
+                            open.pop();
+                        }
+                        // Rows live in a table section, and cells in a row: the tree builder
+                        // adds the missing ones.
+                        if top(&open) == "table" {
+                            open.push(html5ever::LocalName::from("tbody"));
+                        }
+                        if name != "tr" && matches!(top(&open).as_str(), "tbody" | "thead" | "tfoot") {
+                            open.push(html5ever::LocalName::from("tr"));
+                        }
                     }
+                    _ if top(&open) == "p" && CLOSES_P.contains(&name) => drop(open.pop()),
+                    _ => {}
                 }
                 open.push(tag.name.clone());
                 if open.len() > self.limit {
@@ -419,6 +466,53 @@ const VOID: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
     "track", "wbr", "image",
 ];
+
+/// Elements an end tag of an element outside them does not reach through.
+const SCOPE_FENCES: &[&str] =
+    &["applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", "svg", "math"];
+
+/// End tags the tree builder treats as table parts (table scope).
+const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption"];
+
+/// Elements that put a marker on the list of active formatting elements (what is opened inside
+/// them is forgotten when they close).
+const MARKERS: &[&str] = &["td", "th", "caption", "applet", "marquee", "object", "template"];
+
+/// End tags the tree builder handles as blocks: they close what is open inside them.
+const BLOCKS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "button",
+    "center",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "header",
+    "hgroup",
+    "listing",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "pre",
+    "search",
+    "section",
+    "summary",
+    "ul",
+    "form",
+];
+
+/// Formatting elements (the tree builder's adoption agency rearranges their misnested ends).
+const FORMATTING: &[&str] =
+    &["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"];
 
 /// Start tags that close an open paragraph.
 const CLOSES_P: &[&str] = &[

@@ -100,6 +100,102 @@ fn hostile() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
+/// Pieces that nest: quotes, lists, HTML blocks and formatting, open and closed.
+const NESTING: &[&str] = &[
+    ">",
+    "> ",
+    "- ",
+    "* ",
+    "1. ",
+    "  ",
+    "    ",
+    "\n",
+    "<div>",
+    "</div>",
+    "<b>",
+    "</b>",
+    "<i>",
+    "<p>",
+    "</p>",
+    "<ul><li>",
+    "</li>",
+    "<table><tr><td>",
+    "</td>",
+    "<blockquote>",
+    "<span>",
+    "text",
+    "**",
+    "_",
+    "[",
+    "](x)",
+    "[[T]]",
+    "<b id=1>",
+    "</i>",
+    "<a href=x>",
+    "</a>",
+    "<h1>",
+    "</h2>",
+    "<svg>",
+    "<path/>",
+    "</svg>",
+    "<dl><dt>",
+    "<dd>",
+    "<select><option>",
+    "<template>",
+    "</template>",
+    "<tbody>",
+    "</tr>",
+    "</table>",
+    "</ul>",
+    "</blockquote>",
+    "<col>",
+    "<caption>",
+    "</span>",
+    "<li>",
+    "<tr>",
+    "<td>",
+    "<em>",
+    "</em>",
+    "<button>",
+    "<ol>",
+    "</ol>",
+    "<font>",
+    "<nobr>",
+    "<u>",
+    "<code>",
+    "<object>",
+    "</object>",
+    "<math>",
+    "<mi>",
+    "<xmp>",
+    "</xmp>",
+    "<textarea>",
+    "</textarea>",
+    "<body>",
+    "<html>",
+    "<frameset>",
+];
+
+fn nested() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(NESTING), 0..600).prop_map(|parts| parts.concat())
+}
+
+/// The deepest element nesting of sanitized HTML (which closes every element it opens).
+fn depth(html: &str) -> usize {
+    const VOID: &[&str] = &["br", "hr", "img", "input", "col", "wbr"];
+    let (mut open, mut deepest) = (0usize, 0usize);
+    for tag in html.split('<').skip(1) {
+        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '/').collect();
+        if let Some(_closing) = name.strip_prefix('/') {
+            open = open.saturating_sub(1);
+        } else if !VOID.contains(&name.as_str()) && !name.is_empty() {
+            open += 1;
+            deepest = deepest.max(open);
+        }
+    }
+    deepest
+}
+
 /// The tags of sanitized HTML as (name, attributes), read with quotes respected.
 fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
@@ -212,6 +308,18 @@ proptest! {
     #[test]
     fn rendered_markdown_never_carries_script(source in hostile()) {
         assert_safe(&quire::render::markdown(&source).unwrap_or_default())?;
+    }
+
+    #[test]
+    fn nested_input_is_refused_or_renders_within_the_depth_limit(source in nested()) {
+        match quire::render::markdown(&source) {
+            Ok(html) => prop_assert!(
+                depth(&html) <= quire::render::DEPTH_MAX,
+                "{} levels from {source:?}",
+                depth(&html)
+            ),
+            Err(why) => prop_assert!(why.to_string().contains("nested too deeply"), "{why}"),
+        }
     }
 
     #[test]
