@@ -9,13 +9,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseBackend, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
-use sha2::{Digest, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -71,6 +71,8 @@ pub struct AppState {
     pub images: Arc<Semaphore>,
     /// Rendering, diffing and merging: off the async workers, one job per core.
     pub work: crate::work::Work,
+    /// What `/metrics` shows.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -79,12 +81,15 @@ impl AppState {
         let mut cookie_material = Sha512::new();
         cookie_material.update(b"quire cookie key v1");
         cookie_material.update(secret);
+        let metrics = crate::metrics::Metrics::new();
         Self {
             hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
             csrf: CsrfKey::derive(secret),
             cookie_key: tower_cookies::Key::from(&cookie_material.finalize()),
             images: Arc::new(Semaphore::new(settings.hash_concurrency)),
-            work: crate::work::Work::new(settings.hash_concurrency, crate::work::WAIT),
+            work: crate::work::Work::new(settings.hash_concurrency, crate::work::WAIT)
+                .with_metrics(metrics.clone()),
+            metrics,
             db,
             settings: Arc::new(settings),
         }
@@ -135,6 +140,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::resolve))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(Arc::<str>::from(session_cookie), no_store_for_members))
+        // Outside `no_store_for_members`, which it must see; inside compression, so the tag
+        // is the identity body's (weak, so every encoding of it shares it).
+        .layer(middleware::from_fn(entity_tags))
         .layer(CompressionLayer::new())
         .layer(middleware::map_response(encode_location))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp))
@@ -159,6 +167,7 @@ pub fn router(state: AppState) -> Router {
             )
         }))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
         .with_state(state)
 }
 
@@ -209,6 +218,55 @@ async fn no_store_for_members(
     response
 }
 
+/// `ETag` on what anyone may keep (a 200 to GET or HEAD that sets no cookie and is not
+/// `no-store`, nor already cached its own way): a weak tag of the body's SHA-256, so it changes
+/// exactly when the bytes do — never stale, whatever changed the page (an edit, a page that now
+/// exists, a setting). `If-None-Match` with that tag gets 304 and no body.
+async fn entity_tags(request: Request, next: Next) -> Response {
+    let conditional = matches!(*request.method(), Method::GET | Method::HEAD);
+    let asked = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let response = next.run(request).await;
+    let headers = response.headers();
+    if !conditional
+        || response.status() != StatusCode::OK
+        || headers.contains_key(header::SET_COOKIE)
+        || headers.contains_key(header::CACHE_CONTROL)
+        || headers.contains_key(header::ETAG)
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            tracing::error!(error = %err, "a response body failed");
+            return crate::error::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Server Error",
+                "Something went wrong on our end. Please try again later.",
+            );
+        }
+    };
+    let digest = Sha256::digest(&bytes);
+    let tag = format!("W/\"{}\"", hex::encode(&digest[..16]));
+    let Ok(value) = HeaderValue::try_from(tag.as_str()) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let matched = asked.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|list| {
+        list.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_start_matches("W/") == tag.trim_start_matches("W/"))
+    });
+    parts.headers.insert(header::ETAG, value);
+    if matched {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::CONTENT_TYPE);
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
 /// True when the request's `Cookie` headers name `name`.
 fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
     headers
@@ -236,6 +294,8 @@ async fn encode_location(mut response: Response) -> Response {
 /// A running wiki: bound, migrated, ready to serve.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` and `/healthz` on their own address (`--metrics-bind`).
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     port: u16,
 }
@@ -249,7 +309,20 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        Ok(Self { listener, state: AppState::new(settings, db), port })
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { listener, metrics_listener, state: AppState::new(settings, db), port })
+    }
+
+    /// The port of the dedicated metrics listener, when `--metrics-bind` set one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|addr| addr.port())
     }
 
     pub fn port(&self) -> u16 {
@@ -269,10 +342,27 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_sessions(self.state.db.clone()));
         let limits = self.state.settings.connections;
+        let (stop_metrics, stopped) = tokio::sync::watch::channel(false);
+        let metrics = self.metrics_listener.map(|listener| {
+            let mut stopped = stopped.clone();
+            let app = crate::metrics::own_router(self.state.clone());
+            tracing::info!(address = ?listener.local_addr().ok(), "serving /metrics and /healthz");
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        });
         let app = router(self.state);
         tracing::info!(port = self.port, max_connections = limits.max_connections, "listening");
         let served = crate::server::serve(self.listener, app, limits, shutdown).await;
         purge.abort();
+        let _ = stop_metrics.send(true);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         served.context("the server failed")
     }
 }

@@ -156,6 +156,9 @@ pub struct ServeArgs {
     /// Hosts pages may show images from, comma-separated (images.example.com, *.example.org, https://cdn.example.net:8443, or * for any https host). [default: none, this site only]
     #[arg(long, env = "QUIRE_IMAGE_HOSTS", value_name = "HOSTS")]
     pub image_hosts: Option<String>,
+    /// Serve /metrics and /healthz on a listener of their own at this address (then /metrics is not on the main port). [default: /metrics on the main port, for loopback clients only]
+    #[arg(long, env = "QUIRE_METRICS_BIND", value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl StateArgs {
@@ -189,6 +192,7 @@ impl ServeArgs {
                 max_connections: self.max_connections.unwrap_or(crate::config::DEFAULT_MAX_CONNECTIONS),
             }),
             image_hosts: self.image_hosts.clone(),
+            metrics_bind: self.metrics_bind,
             ..self.state.raw()
         })
     }

@@ -42,6 +42,9 @@ pub struct Settings {
     /// Where pages may load images from besides this site, as Content-Security-Policy sources
     /// (`https://images.example.com`, `https://*.example.org`, or `https:` for anywhere).
     pub image_sources: Vec<String>,
+    /// Where `/metrics` (and `/healthz`) get a listener of their own; `None`: `/metrics` on the
+    /// main port, for loopback clients only.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// How long a client may take, and how many connections may be open at once: a slow or silent
@@ -214,6 +217,7 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("connections", &self.connections)
             .field("image_sources", &self.image_sources)
+            .field("metrics_bind", &self.metrics_bind)
             .finish_non_exhaustive()
     }
 }
@@ -249,6 +253,7 @@ pub struct RawSettings {
     pub connections: Option<ConnectionLimits>,
     /// The operator's list of image hosts, unparsed.
     pub image_hosts: Option<String>,
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -307,6 +312,7 @@ impl Settings {
             limits: raw.limits.unwrap_or_default(),
             connections,
             image_sources,
+            metrics_bind: raw.metrics_bind,
         })
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod flash;
 pub mod import;
+pub mod metrics;
 pub mod migrations;
 pub mod models;
 pub mod render;

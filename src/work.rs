@@ -23,13 +23,22 @@ const SLOW: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct Work {
     slots: Arc<Semaphore>,
+    lanes: usize,
     wait: Duration,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Work {
     /// `lanes` jobs at once (at least one); requests wait `wait` at most for one.
     pub fn new(lanes: usize, wait: Duration) -> Self {
-        Self { slots: Arc::new(Semaphore::new(lanes.max(1))), wait }
+        let lanes = lanes.max(1);
+        Self { slots: Arc::new(Semaphore::new(lanes)), lanes, wait, metrics: None }
+    }
+
+    /// Counts the requests it turns away in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs `job` on the blocking pool once a slot is free; `what` names it in the logs.
@@ -42,6 +51,9 @@ impl Work {
             .await
             .map_err(|_| {
                 tracing::warn!(work = what, "no free slot for CPU work: answered 503");
+                if let Some(metrics) = &self.metrics {
+                    metrics.refused("work");
+                }
                 AppError::Busy { what: crate::error::BusyWith::Work, retry_after: 5 }
             })?
             .map_err(|_| AppError::Unexpected(anyhow::anyhow!("the work pool is closed")))?;
@@ -61,6 +73,11 @@ impl Work {
     /// Slots free right now (for tests and metrics).
     pub fn available(&self) -> usize {
         self.slots.available_permits()
+    }
+
+    /// Jobs running right now.
+    pub fn running(&self) -> usize {
+        self.lanes.saturating_sub(self.available())
     }
 }
 

@@ -45,6 +45,8 @@ async fn take_all(state: &AppState, counters: &mut [Counted]) -> Result<(), AppE
         match throttle::take(&state.db.write, &counters[i].key, counters[i].limit).await? {
             Verdict::Admitted(ticket) => counters[i].ticket = Some(ticket),
             Verdict::Refused { retry_after } => {
+                let limit = counters[i].key.split('|').next().unwrap_or("limit");
+                state.metrics.refused(limit);
                 give_back(state, &mut counters[..i]).await?;
                 return Err(AppError::TooManyAttempts { what: counters[i].what, retry_after });
             }
@@ -101,6 +103,9 @@ pub async fn log_in(
     let verified = match state.hasher.verify(Asker { client, known_device: known }, password, stored).await {
         Ok(verified) => verified,
         Err(err) => {
+            if matches!(err, crate::auth::password::HashError::Busy { .. }) {
+                state.metrics.refused("password_queue");
+            }
             give_back(state, &mut counters).await?;
             return Err(err.into());
         }
@@ -142,6 +147,9 @@ pub async fn hash_for_registration(
     match state.hasher.hash(Asker::from(client), password).await {
         Ok(hash) => Ok(hash),
         Err(err) => {
+            if matches!(err, crate::auth::password::HashError::Busy { .. }) {
+                state.metrics.refused("password_queue");
+            }
             give_back(state, &mut counters).await?;
             Err(err.into())
         }

@@ -58,7 +58,7 @@ const HASH_MS: u64 = 250;
 #[derive(Clone, Debug)]
 pub struct Hasher {
     /// One per hash that may run at once.
-    permits: Arc<Semaphore>,
+    permits: Lanes,
     /// One per request that may hold or wait for a permit: the running ones and the queue.
     places: Arc<Semaphore>,
     /// Places only logins from a known browser may take, once `places` are all taken.
@@ -68,6 +68,85 @@ pub struct Hasher {
     /// Places held per client address.
     held: Arc<Mutex<HashMap<String, usize>>>,
     share: usize,
+}
+
+/// The hashing slots, handed out in order of arrival — except that a login from a known browser
+/// goes before everyone who waits without one, so a flood does not make the owner wait for it.
+#[derive(Clone, Debug)]
+struct Lanes {
+    inner: Arc<Mutex<LanesState>>,
+}
+
+#[derive(Debug)]
+struct LanesState {
+    free: usize,
+    first: std::collections::VecDeque<tokio::sync::oneshot::Sender<Lane>>,
+    others: std::collections::VecDeque<tokio::sync::oneshot::Sender<Lane>>,
+}
+
+/// A hashing slot; handed to the next waiter when dropped.
+#[derive(Debug)]
+struct Lane {
+    lanes: Option<Lanes>,
+}
+
+impl Lanes {
+    fn new(slots: usize) -> Self {
+        let state = LanesState { free: slots, first: Default::default(), others: Default::default() };
+        Self { inner: Arc::new(Mutex::new(state)) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LanesState> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn acquire(&self, first: bool) -> Lane {
+        let waiting = {
+            let mut state = self.lock();
+            if state.free > 0 {
+                state.free -= 1;
+                return Lane { lanes: Some(self.clone()) };
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if first {
+                state.first.push_back(tx)
+            } else {
+                state.others.push_back(tx)
+            }
+            rx
+        };
+        match waiting.await {
+            Ok(lane) => lane,
+            // Unreachable while a `Lanes` lives (a sender is only dropped by handing on), but a
+            // slot must never be invented: wait again.
+            Err(_) => Box::pin(self.acquire(first)).await,
+        }
+    }
+
+    /// Hands a freed slot to the next live waiter, or back to the pool.
+    fn release(&self) {
+        let mut state = self.lock();
+        loop {
+            let next = state.first.pop_front().or_else(|| state.others.pop_front());
+            let Some(next) = next else {
+                state.free += 1;
+                return;
+            };
+            // A waiter whose request went away has dropped its receiver: try the next one.
+            match next.send(Lane { lanes: Some(self.clone()) }) {
+                Ok(()) => return,
+                Err(mut lane) => lane.lanes = None,
+            }
+        }
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if let Some(lanes) = self.lanes.take() {
+            lanes.release();
+        }
+    }
 }
 
 /// One client's hold on a place; given back when dropped.
@@ -110,7 +189,7 @@ impl Hasher {
         let concurrency = concurrency.max(1);
         let capacity = concurrency.saturating_add(queue);
         Self {
-            permits: Arc::new(Semaphore::new(concurrency)),
+            permits: Lanes::new(concurrency),
             places: Arc::new(Semaphore::new(capacity)),
             kept: Arc::new(Semaphore::new(KEPT_PLACES)),
             concurrency,
@@ -120,6 +199,13 @@ impl Hasher {
         }
     }
 
+    /// (places held now, places in all) of the queue, kept places included.
+    pub fn usage(&self) -> (usize, usize) {
+        let general = self.capacity.saturating_sub(self.places.available_permits());
+        let kept = KEPT_PLACES.saturating_sub(self.kept.available_permits());
+        (general + kept, self.capacity + KEPT_PLACES)
+    }
+
     /// The most places one client address may hold at once.
     pub fn share(&self) -> usize {
         self.share
@@ -127,10 +213,7 @@ impl Hasher {
 
     /// A place in the queue (or `Busy` at once: the queue is full, or this client holds its
     /// share of it), then a permit to run.
-    async fn turn(
-        &self,
-        asker: Asker<'_>,
-    ) -> Result<(Held, OwnedSemaphorePermit, OwnedSemaphorePermit), HashError> {
+    async fn turn(&self, asker: Asker<'_>) -> Result<(Held, OwnedSemaphorePermit, Lane), HashError> {
         let client = asker.client;
         // When full, every place is taken: the whole queue drains in about this long.
         let busy = || {
@@ -152,7 +235,7 @@ impl Hasher {
             Err(_) if asker.known_device => self.kept.clone().try_acquire_owned().map_err(|_| busy())?,
             Err(_) => return Err(busy()),
         };
-        let permit = self.permits.clone().acquire_owned().await.context("the hasher is closed")?;
+        let permit = self.permits.acquire(asker.known_device).await;
         Ok((held, place, permit))
     }
 
@@ -281,6 +364,42 @@ mod tests {
         assert!(hasher.turn(Asker::from("10.0.0.1")).await.is_ok(), "a freed place is the address's again");
         drop(flood);
         assert!(hasher.held.lock().unwrap().is_empty(), "every hold is given back");
+    }
+
+    #[tokio::test]
+    async fn a_known_browser_waits_for_the_next_free_slot_not_behind_the_queue() {
+        let lanes = Lanes::new(1);
+        let running = lanes.acquire(false).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for (name, first) in [("stranger 1", false), ("stranger 2", false), ("owner", true)] {
+            let (lanes, order) = (lanes.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let _lane = lanes.acquire(first).await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::task::yield_now().await;
+        }
+        while {
+            let state = lanes.lock();
+            state.first.len() + state.others.len()
+        } < 3
+        {
+            tokio::task::yield_now().await;
+        }
+        // A waiter that gives up frees its turn.
+        let gone = tokio::spawn({
+            let lanes = lanes.clone();
+            async move { lanes.acquire(false).await }
+        });
+        tokio::task::yield_now().await;
+        gone.abort();
+        drop(running);
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["owner", "stranger 1", "stranger 2"]);
+        assert_eq!(lanes.lock().free, 1, "every slot came back");
     }
 
     #[tokio::test]

@@ -136,9 +136,9 @@ pub async fn resolve(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if path.starts_with("/static/") || path == "/favicon.ico" {
-        // Assets need nobody: no session or settings lookup. (A missing asset's 404 page then
-        // shows the visitor's layout, whoever asked.)
+    if path.starts_with("/static/") || matches!(path, "/favicon.ico" | "/healthz" | "/metrics") {
+        // Assets and the operator's probes need nobody: no session or settings lookup. (A
+        // missing asset's 404 page then shows the visitor's layout, whoever asked.)
         request.extensions_mut().insert(Viewer { member: None, nonce: None, wiki: None });
         return next.run(request).await;
     }

@@ -22,6 +22,8 @@ pub fn router() -> Routes {
         .get("/", get(index))
         .get("/static/{name}", get(assets::serve))
         .get("/favicon.ico", get(assets::favicon))
+        .get("/healthz", get(crate::metrics::healthz))
+        .get("/metrics", get(crate::metrics::metrics_on_main_port))
 }
 
 #[derive(Deserialize)]

@@ -115,6 +115,8 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub backend: Backend,
     pub address: String,
+    /// The dedicated metrics listener's port, when `Options::metrics_bind` asked for one.
+    pub metrics_port: Option<u16>,
     pub state: AppState,
     pub browser: Browser,
     pub data_dir: Arc<TempDir>,
@@ -131,6 +133,7 @@ pub struct Options {
     pub limits: Option<quire::config::Limits>,
     pub connections: Option<quire::config::ConnectionLimits>,
     pub image_hosts: Option<String>,
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -157,11 +160,13 @@ async fn start(
         limits: options.limits,
         connections: options.connections,
         image_hosts: options.image_hosts.clone(),
+        metrics_bind: options.metrics_bind,
         ..RawSettings::default()
     })
     .expect("test settings resolve");
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -171,6 +176,7 @@ async fn start(
         backend,
         browser: Browser::new(&address),
         address,
+        metrics_port,
         state,
         data_dir,
         database,

@@ -21,6 +21,7 @@ mod connections;
 mod csrf;
 mod hygiene;
 mod limits;
+mod observe;
 mod pages;
 mod profile;
 mod search;
@@ -43,6 +44,7 @@ fn main() {
         ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("limits", limits::tests()),
+        ("observe", observe::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
         ("security", security::tests()),
