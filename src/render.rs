@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::rc::Rc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -99,6 +100,9 @@ pub const DEPTH_MAX: usize = 100;
 pub const LINKS_MAX: usize = 2_000;
 /// The most HTML a page may render to (its content is at most 1 MiB).
 pub const HTML_MAX: usize = 4 * 1024 * 1024;
+/// The most cells a page's tables may hold (counting the empty cells that complete short rows:
+/// a wide header over many short lines makes many).
+pub const TABLE_CELLS_MAX: usize = 100_000;
 /// Code blocks larger than this, or with a line longer than [`HIGHLIGHT_LINE_MAX`], are shown
 /// as plain text: highlighting costs far more per byte than anything else in a page.
 pub const HIGHLIGHT_BLOCK_MAX: usize = 64 * 1024;
@@ -106,6 +110,8 @@ const HIGHLIGHT_LINE_MAX: usize = 4 * 1024;
 /// Highlighted HTML is about fifty times the code: once a page's highlighted HTML reaches this,
 /// its remaining code blocks are shown as plain text.
 const HIGHLIGHT_PAGE_MAX: usize = 2 * 1024 * 1024;
+/// And once this much code of a page has been highlighted (the work, whatever the output).
+const HIGHLIGHT_INPUT_MAX: usize = 256 * 1024;
 
 /// Why content cannot become a page, in words for the person who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +122,8 @@ pub enum RenderError {
     TooDeep,
     #[error("The content links to {0} different pages: a page may link to at most {LINKS_MAX}.")]
     TooManyLinks(usize),
+    #[error("The content's tables would hold {0} cells: a page's tables may hold at most {TABLE_CELLS_MAX}.")]
+    TooManyCells(usize),
     #[error(
         "The content would make {} MiB of HTML: a page may make at most {} MiB. Split it into several pages.",
         .0.div_ceil(1024 * 1024),
@@ -138,6 +146,10 @@ const TOC_MIN_HEADINGS: usize = 3;
 /// to `/wiki/Title`, and long pages get a table of contents. Linear in the size of the source:
 /// nesting, links, highlighting and the HTML are capped.
 pub fn markdown_page(source: &str) -> Result<Rendered, RenderError> {
+    let cells = table_cells(source);
+    if cells > TABLE_CELLS_MAX {
+        return Err(RenderError::TooManyCells(cells));
+    }
     let arena = comrak::Arena::new();
     let root = comrak::parse_document(&arena, source, &MARKDOWN);
     let mut depth = 0usize;
@@ -185,11 +197,66 @@ pub fn markdown_page(source: &str) -> Result<Rendered, RenderError> {
     let mut plugins = Plugins::default();
     plugins.render.codefence_syntax_highlighter = Some(&highlighter);
     let mut body = String::new();
-    if comrak::format_html_with_plugins(root, &MARKDOWN, &mut body, &plugins).is_err() {
-        body.clear();
+    let mut capped = CappedOutput { out: &mut body, max: 2 * HTML_MAX };
+    if comrak::format_html_with_plugins(root, &MARKDOWN, &mut capped, &plugins).is_err() {
+        return Err(RenderError::TooLarge(capped.out.len()));
     }
     let toc = table_of_contents(&headings);
     Ok(Rendered { html: sanitize(&(toc + &body))?, links })
+}
+
+/// At most as many cells as the tables of `source` can hold: for each GFM delimiter row
+/// (`|---|:--:|`), its columns times the lines up to the next blank one. Linear, and never
+/// below what comrak builds (it completes every row to the header's width).
+fn table_cells(source: &str) -> usize {
+    fn columns(line: &str) -> Option<usize> {
+        let line = line.trim();
+        let inner = line.strip_prefix('|').unwrap_or(line);
+        let inner = inner.strip_suffix('|').unwrap_or(inner);
+        if !line.contains('-') || !(line.contains('|') || line.contains(':')) {
+            return None;
+        }
+        let mut count = 0;
+        for cell in inner.split('|') {
+            let cell = cell.trim();
+            let dashes = cell.trim_start_matches(':').trim_end_matches(':');
+            if dashes.is_empty() || !dashes.bytes().all(|b| b == b'-') {
+                return None;
+            }
+            count += 1;
+        }
+        Some(count)
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    let (mut cells, mut at) = (0usize, 0usize);
+    while at < lines.len() {
+        let Some(width) = columns(lines[at]) else {
+            at += 1;
+            continue;
+        };
+        let end =
+            lines[at + 1..].iter().position(|l| l.trim().is_empty()).map_or(lines.len(), |i| at + 1 + i);
+        // The header line above, the rows below.
+        cells = cells.saturating_add(width.saturating_mul(end - at + 1));
+        at = end;
+    }
+    cells
+}
+
+/// A writer that refuses to grow past `max` bytes (comrak's output, before sanitizing).
+struct CappedOutput<'a> {
+    out: &'a mut String,
+    max: usize,
+}
+
+impl fmt::Write for CappedOutput<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.out.len() + s.len() > self.max {
+            return Err(fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
 }
 
 /// Highlights code blocks within the caps above and writes the rest as escaped plain text.
@@ -197,6 +264,8 @@ pub fn markdown_page(source: &str) -> Result<Rendered, RenderError> {
 struct CappedHighlighter {
     /// Highlighted HTML written so far on this page.
     written: AtomicUsize,
+    /// Code highlighted so far on this page.
+    read: AtomicUsize,
 }
 
 impl CappedHighlighter {
@@ -204,6 +273,7 @@ impl CappedHighlighter {
         code.len() <= HIGHLIGHT_BLOCK_MAX
             && code.lines().all(|line| line.len() <= HIGHLIGHT_LINE_MAX)
             && self.written.load(Ordering::Relaxed) < HIGHLIGHT_PAGE_MAX
+            && self.read.fetch_add(code.len(), Ordering::Relaxed) + code.len() <= HIGHLIGHT_INPUT_MAX
     }
 }
 
@@ -328,226 +398,240 @@ pub fn mark_missing(html: &str, missing: &[String]) -> String {
     out
 }
 
-/// Whether `html` nests elements deeper than `limit`, read by html5ever's tokenizer (linear)
-/// with the tree builder's rules followed where they close elements and taken at their most
-/// where they may keep or reopen them: void elements; end tags of blocks, table parts, lists and
-/// paragraphs close what is open inside them when in scope; formatting elements closed that way
-/// still count (the tree builder may reopen them); other end tags count only when they end the
-/// current element; paragraphs, list items, rows and cells closed by their next sibling; the
-/// implied `tbody` and `tr`; raw text in `script`, `textarea` and the like. The estimate is
-/// never below the depth the sanitizer's tree builder reaches (a property test checks it) and
-/// above it only for misnested markup.
+/// Whether `html` nests elements deeper than `limit`, as html5ever's own tree builder (the one
+/// the sanitizer runs, with the same fragment context) builds it — but over a sink that only
+/// keeps each node's parent, fed a few KiB at a time and stopped as soon as an element lands
+/// deeper than `limit`. The tree builder's cost grows with the depth of its stack of open
+/// elements, so stopping there keeps this linear; a final pass measures the finished tree
+/// (moves by the adoption agency can deepen what was inserted shallow).
 fn nesting_exceeds(html: &str, limit: usize) -> bool {
-    use html5ever::tendril::StrTendril;
-    use html5ever::tokenizer::{BufferQueue, Tokenizer, TokenizerOpts};
+    use html5ever::tendril::{StrTendril, TendrilSink};
+    use html5ever::{QualName, local_name, ns};
 
-    if html.len() < limit * 3 {
+    const CHUNK: usize = 4 * 1024;
+    if html.len() < 3 * limit / 2 {
+        // Fewer bytes than the shortest markup that nests this deep (`<a>` opens one element,
+        // but the implied ones of a table come at most two per three bytes).
         return false;
     }
-    let tokenizer = Tokenizer::new(DepthSink { limit, ..DepthSink::default() }, TokenizerOpts::default());
-    let input = BufferQueue::default();
-    input.push_back(StrTendril::from_slice(html));
-    let _ = tokenizer.feed(&input);
-    tokenizer.end();
-    tokenizer.sink.exceeded.get()
+    let state = Rc::new(DepthState { limit, ..DepthState::default() });
+    let document = QualName::new(None, ns!(), local_name!(""));
+    state.add(document, false);
+    let sink = DepthSink { state: state.clone() };
+    let context = QualName::new(None, ns!(html), local_name!("div"));
+    let mut parser = html5ever::parse_fragment(sink, html5ever::ParseOpts::default(), context, vec![], false);
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(CHUNK);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        parser.process(StrTendril::from_slice(&rest[..cut]));
+        rest = &rest[cut..];
+        if state.exceeded.get() {
+            return true;
+        }
+    }
+    parser.finish();
+    state.exceeded.get() || state.deepest_in_tree() > limit
 }
 
+/// What the counting sink learns: each node's parent and children, nothing else.
 #[derive(Default)]
-struct DepthSink {
+struct DepthState {
     limit: usize,
-    open: RefCell<Vec<html5ever::LocalName>>,
+    nodes: RefCell<Vec<DepthNode>>,
     exceeded: Cell<bool>,
 }
 
-impl html5ever::tokenizer::TokenSink for DepthSink {
-    type Handle = ();
+struct DepthNode {
+    name: html5ever::QualName,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    /// A template's contents (a fragment the tree builder fills instead of the template).
+    contents: Option<usize>,
+    integration_point: bool,
+}
 
-    fn process_token(
-        &self,
-        token: html5ever::tokenizer::Token,
-        _line: u64,
-    ) -> html5ever::tokenizer::TokenSinkResult<()> {
-        use html5ever::tokenizer::states::RawKind;
-        use html5ever::tokenizer::{TagKind, Token, TokenSinkResult};
+impl DepthState {
+    fn add(&self, name: html5ever::QualName, integration_point: bool) -> usize {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(DepthNode { name, parent: None, children: Vec::new(), contents: None, integration_point });
+        nodes.len() - 1
+    }
 
-        let Token::TagToken(tag) = token else { return TokenSinkResult::Continue };
-        if self.exceeded.get() {
-            return TokenSinkResult::Continue;
-        }
-        let name = &*tag.name;
-        let mut open = self.open.borrow_mut();
-        match tag.kind {
-            TagKind::EndTag => {
-                let heading = |n: &str| matches!(n, "h1" | "h2" | "h3" | "h4" | "h5" | "h6");
-                let matches = |n: &html5ever::LocalName| *n == tag.name || (heading(name) && heading(n));
-                let Some(at) = open.iter().rposition(matches) else { return TokenSinkResult::Continue };
-                let above = &open[at + 1..];
-                let closes = if TABLE_PARTS.contains(&name) {
-                    // Table scope: only another table stands in the way.
-                    !above.iter().any(|n| matches!(&**n, "table" | "template" | "html"))
-                } else if BLOCKS.contains(&name) || heading(name) || matches!(name, "p" | "li" | "dd" | "dt")
-                {
-                    // The tree builder closes everything open inside the element, if it is in
-                    // scope; `</p>` stops at buttons, `</li>` at lists too.
-                    let extra: &[&str] = match name {
-                        "p" => &["button"],
-                        "li" => &["ol", "ul"],
-                        _ => &[],
-                    };
-                    !above.iter().any(|n| SCOPE_FENCES.contains(&&**n) || extra.contains(&&**n))
-                } else {
-                    // Formatting and other end tags: the adoption agency or the special-element
-                    // rule may keep things open; only the end of the current element surely closes.
-                    above.is_empty()
-                };
-                if closes {
-                    let closed = open.split_off(at);
-                    // Formatting elements closed this way stay on the list the tree builder
-                    // reopens them from (unless a cell's marker clears them): keep counting them.
-                    let mut in_cell = false;
-                    for element in closed.into_iter().skip(1) {
-                        in_cell |= MARKERS.contains(&&*element);
-                        if !in_cell && FORMATTING.contains(&&*element) {
-                            open.push(element);
-                        }
-                    }
-                }
-                TokenSinkResult::Continue
+    /// How deep `node` is below the document (itself included), counting at most `limit + 3`
+    /// steps up.
+    fn depth(&self, node: usize) -> usize {
+        let nodes = self.nodes.borrow();
+        let (mut depth, mut at) = (0, Some(node));
+        while let Some(current) = at {
+            if depth > self.limit + 2 {
+                break;
             }
-            TagKind::StartTag => {
-                let foreign = open.iter().any(|n| &**n == "svg" || &**n == "math");
-                if VOID.contains(&name) || (tag.self_closing && foreign) {
-                    return TokenSinkResult::Continue;
-                }
-                let top =
-                    |open: &Vec<html5ever::LocalName>| open.last().map(|n| n.to_string()).unwrap_or_default();
-                match name {
-                    "li" if top(&open) == "li" => drop(open.pop()),
-                    "dd" | "dt" if matches!(top(&open).as_str(), "dd" | "dt") => drop(open.pop()),
-                    "option" if top(&open) == "option" => drop(open.pop()),
-                    "td" | "th" | "tr" => {
-                        // A new cell closes the open one; a new row closes the open row.
-                        if matches!(top(&open).as_str(), "td" | "th") {
-                            open.pop();
-                        }
-                        if name == "tr" && top(&open) == "tr" {
-                            open.pop();
-                        }
-                        // Rows live in a table section, and cells in a row: the tree builder
-                        // adds the missing ones.
-                        if top(&open) == "table" {
-                            open.push(html5ever::LocalName::from("tbody"));
-                        }
-                        if name != "tr" && matches!(top(&open).as_str(), "tbody" | "thead" | "tfoot") {
-                            open.push(html5ever::LocalName::from("tr"));
-                        }
-                    }
-                    _ if top(&open) == "p" && CLOSES_P.contains(&name) => drop(open.pop()),
-                    _ => {}
-                }
-                open.push(tag.name.clone());
-                if open.len() > self.limit {
-                    self.exceeded.set(true);
-                }
-                match name {
-                    "script" | "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
-                        TokenSinkResult::RawData(RawKind::Rawtext)
-                    }
-                    "textarea" | "title" => TokenSinkResult::RawData(RawKind::Rcdata),
-                    "plaintext" => TokenSinkResult::Plaintext,
-                    _ => TokenSinkResult::Continue,
-                }
+            depth += 1;
+            at = nodes[current].parent;
+        }
+        depth
+    }
+
+    fn attach(&self, parent: usize, child: usize, before: Option<usize>) {
+        self.detach(child);
+        {
+            let mut nodes = self.nodes.borrow_mut();
+            nodes[child].parent = Some(parent);
+            let siblings = &mut nodes[parent].children;
+            match before.and_then(|b| siblings.iter().position(|s| *s == b)) {
+                Some(at) => siblings.insert(at, child),
+                None => siblings.push(child),
             }
         }
+        // The document and the fragment's `html` root sit above every element.
+        if self.depth(child) > self.limit + 2 {
+            self.exceeded.set(true);
+        }
+    }
+
+    fn detach(&self, child: usize) {
+        let mut nodes = self.nodes.borrow_mut();
+        if let Some(parent) = nodes[child].parent.take() {
+            nodes[parent].children.retain(|c| *c != child);
+        }
+    }
+
+    /// The depth of the deepest node below the document, iteratively.
+    fn deepest_in_tree(&self) -> usize {
+        let nodes = self.nodes.borrow();
+        let (mut deepest, mut stack) = (0, vec![(0usize, 0usize)]);
+        while let Some((node, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            stack.extend(nodes[node].children.iter().map(|c| (*c, depth + 1)));
+            if let Some(contents) = nodes[node].contents {
+                stack.push((contents, depth));
+            }
+        }
+        // Less the fragment's `html` root.
+        deepest.saturating_sub(1)
     }
 }
 
-const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
-    "track", "wbr", "image",
-];
+struct DepthSink {
+    state: Rc<DepthState>,
+}
 
-/// Elements an end tag of an element outside them does not reach through.
-const SCOPE_FENCES: &[&str] =
-    &["applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", "svg", "math"];
+impl html5ever::interface::TreeSink for DepthSink {
+    type Handle = usize;
+    type Output = ();
+    type ElemName<'a> = std::cell::Ref<'a, html5ever::QualName>;
 
-/// End tags the tree builder treats as table parts (table scope).
-const TABLE_PARTS: &[&str] = &["table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption"];
+    fn finish(self) {}
 
-/// Elements that put a marker on the list of active formatting elements (what is opened inside
-/// them is forgotten when they close).
-const MARKERS: &[&str] = &["td", "th", "caption", "applet", "marquee", "object", "template"];
+    fn parse_error(&self, _msg: Cow<'static, str>) {}
 
-/// End tags the tree builder handles as blocks: they close what is open inside them.
-const BLOCKS: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "button",
-    "center",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "header",
-    "hgroup",
-    "listing",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "pre",
-    "search",
-    "section",
-    "summary",
-    "ul",
-    "form",
-];
+    fn get_document(&self) -> usize {
+        0
+    }
 
-/// Formatting elements (the tree builder's adoption agency rearranges their misnested ends).
-const FORMATTING: &[&str] =
-    &["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"];
+    fn elem_name<'a>(&'a self, target: &'a usize) -> Self::ElemName<'a> {
+        std::cell::Ref::map(self.state.nodes.borrow(), |nodes| &nodes[*target].name)
+    }
 
-/// Start tags that close an open paragraph.
-const CLOSES_P: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "details",
-    "dialog",
-    "div",
-    "dl",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hgroup",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "summary",
-    "table",
-    "ul",
-];
+    fn create_element(
+        &self,
+        name: html5ever::QualName,
+        _attrs: Vec<html5ever::Attribute>,
+        flags: html5ever::interface::ElementFlags,
+    ) -> usize {
+        let template = flags.template;
+        let element = self.state.add(name, flags.mathml_annotation_xml_integration_point);
+        if template {
+            let contents = self
+                .state
+                .add(html5ever::QualName::new(None, html5ever::ns!(), html5ever::local_name!("")), false);
+            let mut nodes = self.state.nodes.borrow_mut();
+            nodes[element].contents = Some(contents);
+            // Depth through a template counts as through any element.
+            nodes[contents].parent = Some(element);
+        }
+        element
+    }
+
+    fn create_comment(&self, _text: html5ever::tendril::StrTendril) -> usize {
+        self.state.add(html5ever::QualName::new(None, html5ever::ns!(), html5ever::local_name!("")), false)
+    }
+
+    fn create_pi(
+        &self,
+        _target: html5ever::tendril::StrTendril,
+        _data: html5ever::tendril::StrTendril,
+    ) -> usize {
+        self.state.add(html5ever::QualName::new(None, html5ever::ns!(), html5ever::local_name!("")), false)
+    }
+
+    fn append(&self, parent: &usize, child: html5ever::interface::NodeOrText<usize>) {
+        if let html5ever::interface::NodeOrText::AppendNode(child) = child {
+            self.state.attach(*parent, child, None);
+        }
+    }
+
+    fn append_based_on_parent_node(
+        &self,
+        element: &usize,
+        prev_element: &usize,
+        child: html5ever::interface::NodeOrText<usize>,
+    ) {
+        let has_parent = self.state.nodes.borrow()[*element].parent.is_some();
+        if has_parent {
+            self.append_before_sibling(element, child);
+        } else {
+            self.append(prev_element, child);
+        }
+    }
+
+    fn append_doctype_to_document(
+        &self,
+        _name: html5ever::tendril::StrTendril,
+        _public_id: html5ever::tendril::StrTendril,
+        _system_id: html5ever::tendril::StrTendril,
+    ) {
+    }
+
+    fn get_template_contents(&self, target: &usize) -> usize {
+        self.state.nodes.borrow()[*target].contents.unwrap_or(*target)
+    }
+
+    fn same_node(&self, x: &usize, y: &usize) -> bool {
+        x == y
+    }
+
+    fn set_quirks_mode(&self, _mode: html5ever::interface::QuirksMode) {}
+
+    fn append_before_sibling(&self, sibling: &usize, new_node: html5ever::interface::NodeOrText<usize>) {
+        let html5ever::interface::NodeOrText::AppendNode(child) = new_node else { return };
+        let parent = self.state.nodes.borrow()[*sibling].parent;
+        if let Some(parent) = parent {
+            self.state.attach(parent, child, Some(*sibling));
+        }
+    }
+
+    fn add_attrs_if_missing(&self, _target: &usize, _attrs: Vec<html5ever::Attribute>) {}
+
+    fn remove_from_parent(&self, target: &usize) {
+        self.state.detach(*target);
+    }
+
+    fn reparent_children(&self, node: &usize, new_parent: &usize) {
+        let children = std::mem::take(&mut self.state.nodes.borrow_mut()[*node].children);
+        for child in children {
+            self.state.nodes.borrow_mut()[child].parent = None;
+            self.state.attach(*new_parent, child, None);
+        }
+    }
+
+    fn is_mathml_annotation_xml_integration_point(&self, handle: &usize) -> bool {
+        self.state.nodes.borrow()[*handle].integration_point
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -648,6 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn markup_that_fools_a_tag_counter_is_measured_as_the_tree_builder_builds_it() {
+        // Each of these nests about as deep as it is long in html5ever's tree (a review found
+        // them defeating a tokenizer-based estimate).
+        for source in [
+            "<td><div></td>".repeat(5_000),
+            format!("<form>{}</form>", "<div>".repeat(90)).repeat(20),
+            format!("<svg><plaintext>{}", "<div>".repeat(2_000)),
+            format!("<svg>{}", "<option>".repeat(2_000)),
+            format!("<svg>{}", "<tr>".repeat(2_000)),
+            format!("<svg><p>{}", "<div/>".repeat(2_000)),
+            "<table><div><td>".repeat(200),
+            "<table><td>".repeat(27),
+            "<b><div></b>".repeat(500),
+        ] {
+            assert_eq!(sanitize(&source), Err(RenderError::TooDeep), "{}", &source[..60.min(source.len())]);
+        }
+    }
+
+    #[test]
     fn siblings_void_elements_and_closed_tags_do_not_count_as_depth() {
         let flat = "<p>para<p>next<br><img src=x><hr>".repeat(5_000);
         assert!(sanitize(&flat).is_ok());
@@ -688,9 +791,20 @@ mod tests {
     }
 
     #[test]
+    fn wide_tables_over_many_lines_are_refused_before_comrak_builds_them() {
+        let header = format!("|{}\n|{}\n", "h|".repeat(1_000), "-|".repeat(1_000));
+        let table = format!("{header}{}\n", "a\n".repeat(499));
+        assert_eq!(markdown_page(&table), Err(RenderError::TooManyCells(1_000 * 501)));
+        let ordinary = format!("| a | b |\n|---|:-:|\n{}", "| 1 | 2 |\n".repeat(1_000));
+        assert!(markdown_page(&ordinary).is_ok());
+        assert_eq!(table_cells("no | table\n---\n"), 0, "a setext heading is no table");
+    }
+
+    #[test]
     fn html_over_the_cap_is_refused() {
-        let table = format!("| a | b |\n|---|---|\n{}", "| <b>1</b> | <i>2</i> |\n".repeat(120_000));
-        assert!(matches!(markdown(&table), Err(RenderError::TooLarge(_))));
+        // One link repeated (a single distinct link) makes ten times its text in HTML.
+        let links = "[[a]] ".repeat(150_000);
+        assert!(matches!(markdown(&links), Err(RenderError::TooLarge(_))));
     }
 
     #[test]

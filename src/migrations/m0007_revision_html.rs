@@ -34,7 +34,8 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(
-                "UPDATE revisions SET html = (SELECT pages.html FROM pages WHERE pages.revision_id = revisions.id) \
+                "UPDATE revisions SET html = (SELECT pages.html FROM pages \
+                 WHERE pages.id = revisions.page_id AND pages.revision_id = revisions.id) \
                  WHERE id IN (SELECT revision_id FROM pages WHERE revision_id IS NOT NULL)",
             )
             .await?;

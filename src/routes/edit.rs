@@ -222,22 +222,27 @@ async fn save(
         }
         if let Err(e) = check_content(&text) {
             errors.content.push(e.into());
-            return editor(
-                &shell,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &view,
-                kept(errors, None, None, current),
-            );
+            let base = if merged { base } else { current };
+            return editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
         }
         let rendered = match render_markdown(&state, text.clone()).await? {
             Ok(rendered) => rendered,
             Err(why) => {
-                errors.content.push(why.to_string());
+                // After a merge, the merged text is what broke the limit, and the editor keeps
+                // the member's own text on its old base: the next save merges again instead of
+                // overwriting the other change.
+                let why = if merged {
+                    format!("Combined with the other change, {}", lowercase_first(&why.to_string()))
+                } else {
+                    why.to_string()
+                };
+                errors.content.push(why);
+                let base = if merged { base } else { current };
                 return editor(
                     &shell,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &view,
-                    kept(errors, None, None, current),
+                    kept(errors, None, None, base),
                 );
             }
         };
@@ -275,6 +280,11 @@ async fn save(
     errors.form.push("The page keeps changing under this edit; nothing was saved. Try again.".into());
     let current = view.page.revision_id.unwrap_or_default();
     editor(&shell, StatusCode::CONFLICT, &view, kept(errors, None, None, base.min(current)))
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[derive(Deserialize, Default)]

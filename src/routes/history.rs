@@ -105,15 +105,19 @@ async fn show(
         None => {
             // Saved before revisions kept their HTML: rendered once, then stored.
             let source = (rev.content.clone(), rev.format.clone());
-            let html = state
-                .work
-                .run("render", move || match content::content(&source.0, &source.1) {
-                    Ok(rendered) => rendered.html,
-                    Err(why) => content::unrenderable(&source.0, &why),
-                })
-                .await?;
-            revision::fill_html(&state.db.write, rev.id, &html).await?;
-            html
+            let rendered = state.work.run("render", move || content::content(&source.0, &source.1)).await?;
+            match rendered {
+                Ok(rendered) => {
+                    // A cache fill: a failed write costs the next viewer a render, not this one
+                    // their page.
+                    if let Err(err) = revision::fill_html(&state.db.write, rev.id, &rendered.html).await {
+                        tracing::warn!(error = %err, revision.id = rev.id, "could not store a revision's HTML");
+                    }
+                    rendered.html
+                }
+                // Not stored: a later Quire may render it.
+                Err(why) => content::unrenderable(&rev.content, &why),
+            }
         }
     };
     let current = view.page.revision_id == Some(rev.id);

@@ -126,12 +126,21 @@ async fn a_huge_code_block_is_kept_as_plain_text_and_its_html_stays_small(backen
 async fn content_that_would_make_too_much_html_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let browser = app.member("tabler").await;
-    // 1 MiB of one-character table cells: about five times as much HTML, over the 4 MiB cap.
-    let table = format!("|a|b|c|d|\n|-|-|-|-|\n{}", "|1|2|3|4|\n".repeat(100_000));
-    let response = browser.create_page("Table", &table).await;
+    // One wiki link repeated 150,000 times: about ten times as much HTML, over the 4 MiB cap.
+    let links = "[[a]] ".repeat(150_000);
+    let response = browser.create_page("Links", &links).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = response.text().await.unwrap();
     assert!(body.contains("a page may make at most 4 MiB"), "{}", &body[..body.len().min(600)]);
+    // A 1,000-column header over 500 short lines: half a million cells from 5 KB.
+    let wide = format!("|{}\n|{}\n{}", "h|".repeat(1_000), "-|".repeat(1_000), "a\n".repeat(499));
+    let response = browser.create_page("Wide", &wide).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("may hold at most 100000"), "{}", &body[..body.len().min(600)]);
+    let (status, message) = preview(browser, &wide).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message.contains("cells"), "{message}");
     assert_eq!(app.page_count().await, 0);
 }
 
