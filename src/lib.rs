@@ -8,6 +8,7 @@ pub mod access;
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod cookies;
