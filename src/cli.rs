@@ -1,11 +1,12 @@
 //! The command line: `quire serve` (the default), `quire migrate`, `quire user …`,
-//! `quire import-flask`, `quire backup`, `quire restore`, `quire copy-database`. Every command
+//! `quire import-flask`, `quire backup`, `quire restore`, `quire copy-database`, `quire export`. Every command
 //! works on whichever database `DATABASE_URL` names.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::access::{Role, SettingKey};
@@ -79,6 +80,14 @@ pub enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Export every page as Markdown (with front matter) and as static HTML, in one zip.
+    Export {
+        /// The zip to write.
+        #[arg(long)]
+        out: PathBuf,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -305,6 +314,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", report.summary());
                 println!("restored {} (taken {}) into {shown}", file.display(), contents.manifest.created_at);
             }
+            Ok(())
+        }
+        Some(Command::Export { out, state }) => {
+            let (_settings, db) = open(&state).await?;
+            let bytes = crate::export::export(&db).await?;
+            tokio::fs::write(&out, &bytes)
+                .await
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("export written to {} ({} bytes)", out.display(), bytes.len());
             Ok(())
         }
         Some(Command::CopyDatabase { to, force, quiet, state }) => {

@@ -16,6 +16,7 @@ pub mod db;
 pub mod diff;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod flash;
 pub mod import;

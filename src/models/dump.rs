@@ -387,3 +387,47 @@ pub async fn schema_version<C: ConnectionTrait>(db: &C) -> Result<Option<String>
         None => Ok(None),
     }
 }
+
+/// A live page as `quire export` writes it.
+#[derive(Debug, Clone)]
+pub struct ExportPage {
+    pub title: String,
+    pub content: String,
+    pub format: String,
+    pub html: String,
+    pub author: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Every page not deleted, with its author's name, by title.
+pub async fn pages_for_export<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportPage>, DbErr> {
+    let pages = Alias::new("pages");
+    let users = Alias::new("users");
+    let select = Query::select()
+        .columns(["title", "content", "format", "html"].map(|c| (pages.clone(), Alias::new(c))))
+        .column((users.clone(), Alias::new("username")))
+        .columns(["created_at", "updated_at"].map(|c| (pages.clone(), Alias::new(c))))
+        .from(pages.clone())
+        .left_join(
+            users.clone(),
+            Expr::col((users.clone(), Alias::new("id"))).equals((pages.clone(), Alias::new("author_id"))),
+        )
+        .and_where(Expr::col((pages.clone(), Alias::new("deleted_at"))).is_null())
+        .order_by((pages, Alias::new("title")), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportPage {
+                title: r.try_get_by_index(0)?,
+                content: r.try_get_by_index(1)?,
+                format: r.try_get_by_index(2)?,
+                html: r.try_get_by_index(3)?,
+                author: r.try_get_by_index(4)?,
+                created_at: r.try_get_by_index(5)?,
+                updated_at: r.try_get_by_index(6)?,
+            })
+        })
+        .collect()
+}

@@ -493,7 +493,68 @@ async fn copy_database_moves_the_wiki_and_refuses_a_target_that_is_not_empty(bac
     assert!(outcome.stderr.contains("names the database the wiki is in already"), "{}", outcome.stderr);
 }
 
+/// The entries of a zip, by name.
+fn entries(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        out.insert(entry.name().to_owned(), text);
+    }
+    out
+}
+
+async fn export_writes_markdown_with_front_matter_and_html_with_relative_links(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    app.browser.create_page("Code", "Keep `[[Not A Link]]` and see [[Home|the home page]].").await;
+    let out = app.data_dir.path().join("export.zip");
+    let mut command = quire(&app.database.url, app.data_dir.path(), &app.avatar_dir());
+    command.args(["export", "--out"]).arg(&out);
+    let outcome = run(command).await;
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let files = entries(&std::fs::read(&out).unwrap());
+    assert!(!files.contains_key("pages/Gone.md"), "deleted pages are not exported");
+    let home = &files["pages/Home.md"];
+    assert!(home.starts_with("---\ntitle: \"Home\"\nauthor: \"alice\"\ncreated: 20"), "{home}");
+    assert!(home.contains("updated: 20") && home.contains("\n---\n\n"), "{home}");
+    assert!(
+        home.contains("[Second page](Second%20page.md), [Zoé’s notes](Zo%C3%A9%E2%80%99s%20notes.md) and [Missing](Missing.md)"),
+        "{home}"
+    );
+    let code = &files["pages/Code.md"];
+    assert!(code.contains("Keep `[[Not A Link]]` and see [the home page](Home.md)."), "{code}");
+    assert!(files.contains_key("pages/Zoé’s notes.md"));
+    let html = &files["html/Home.html"];
+    assert!(html.contains("<title>Home</title>") && html.contains(r#"href="Second%20page.html""#), "{html}");
+    assert!(!html.contains("href=\"/wiki/"), "{html}");
+}
+
+async fn only_admins_download_the_export(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let response = app.browser.get("/admin/export.zip").await;
+    assert_eq!(response.status(), StatusCode::OK, "alice, the first member, is an admin");
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let files = entries(&response.bytes().await.unwrap());
+    assert!(files.contains_key("pages/Second page.md") && files.contains_key("html/Second page.html"));
+
+    let bob = app.new_browser();
+    assert_redirects_to(&bob.login("bob", "another long password").await, "/");
+    assert_eq!(bob.get("/admin/export.zip").await.status(), StatusCode::FORBIDDEN);
+    let anonymous = app.new_browser().get("/admin/export.zip").await;
+    assert!(
+        anonymous.status().is_redirection() || anonymous.status() == StatusCode::FORBIDDEN,
+        "{}",
+        anonymous.status()
+    );
+}
+
 crate::tests!(
+    export_writes_markdown_with_front_matter_and_html_with_relative_links,
+    only_admins_download_the_export,
     a_restored_backup_serves_the_same_wiki_with_the_same_passwords,
     sessions_are_kept_with_keep_sessions,
     a_backup_taken_while_a_writer_saves_holds_every_save_acknowledged_before_it,
