@@ -267,8 +267,17 @@ fn to_value(kind: Kind, value: &serde_json::Value) -> Result<Value, String> {
     }
 }
 
-/// Rows per INSERT: well under every backend's limit on bound values.
-const BATCH: usize = 100;
+/// Rows per INSERT at most: well under every backend's limit on bound values.
+const BATCH_ROWS: usize = 100;
+/// Text per INSERT at most, before the statement is sent: pages of a few MiB each must not add
+/// up past MariaDB's default `max_allowed_packet` (16 MiB).
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+fn new_insert(table: &Table) -> sea_orm::sea_query::InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(Alias::new(table.name)).columns(table.columns.iter().map(|c| Alias::new(c.name)));
+    insert
+}
 
 /// Inserts `rows` into `table` as they are, ids included.
 pub async fn insert_all<C: ConnectionTrait>(
@@ -276,27 +285,31 @@ pub async fn insert_all<C: ConnectionTrait>(
     table: &'static Table,
     rows: &[Row],
 ) -> anyhow::Result<()> {
-    for (batch_no, batch) in rows.chunks(BATCH).enumerate() {
-        let mut insert = Query::insert();
-        insert.into_table(Alias::new(table.name)).columns(table.columns.iter().map(|c| Alias::new(c.name)));
-        for (i, row) in batch.iter().enumerate() {
-            let number = batch_no * BATCH + i + 1;
-            let bad = |problem: String| BadRow { table: table.name, row: number, problem };
-            if row.len() != table.columns.len() {
-                return Err(bad(format!("{} values for {} columns", row.len(), table.columns.len())).into());
-            }
-            let values = table
-                .columns
-                .iter()
-                .zip(row)
-                .map(|(column, value)| {
-                    to_value(column.kind, value)
-                        .map(Expr::val)
-                        .map_err(|p| bad(format!("{}: {p}", column.name)))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            insert.values(values).map_err(|e| bad(e.to_string()))?;
+    let mut insert = new_insert(table);
+    let (mut pending, mut bytes) = (0usize, 0usize);
+    for (i, row) in rows.iter().enumerate() {
+        let bad = |problem: String| BadRow { table: table.name, row: i + 1, problem };
+        if row.len() != table.columns.len() {
+            return Err(bad(format!("{} values for {} columns", row.len(), table.columns.len())).into());
         }
+        let values = table
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(column, value)| {
+                to_value(column.kind, value).map(Expr::val).map_err(|p| bad(format!("{}: {p}", column.name)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        insert.values(values).map_err(|e| bad(e.to_string()))?;
+        pending += 1;
+        bytes += row.iter().map(|v| v.as_str().map_or(8, str::len)).sum::<usize>();
+        if pending >= BATCH_ROWS || bytes >= BATCH_BYTES {
+            db.execute(&insert).await?;
+            insert = new_insert(table);
+            (pending, bytes) = (0, 0);
+        }
+    }
+    if pending > 0 {
         db.execute(&insert).await?;
     }
     Ok(())

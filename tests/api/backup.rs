@@ -232,6 +232,34 @@ async fn a_restored_backup_serves_the_same_wiki_with_the_same_passwords(backend:
     edit(&bob, "Home", "Edited after the restore.").await;
 }
 
+async fn hundreds_of_rows_and_large_pages_are_restored_in_batches(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = app.member("many").await;
+    for i in 0..230 {
+        browser.create_page(&format!("Small {i}"), &format!("small page {i}")).await;
+    }
+    let big = format!("{}\n\nthe end marker", "word ".repeat(180_000));
+    for i in 0..5 {
+        assert_redirects_to(
+            &browser.create_page(&format!("Big {i}"), &big).await,
+            &format!("/wiki/Big%20{i}"),
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let archive = backup_of(&app, work.path()).await;
+    let target = other_backend(backend);
+    let (dir, database) = fresh(target).await;
+    let outcome = restore_into(&archive, dir.path(), &database.url, &["--quiet"]).await;
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let restored = spawn_on(target, dir.clone(), database.clone()).await;
+    assert_eq!(restored.page_count().await, 235);
+    let (status, page) = restored.new_browser().get_text("/wiki/Big%204").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("the end marker"));
+    let (_, page) = restored.new_browser().get_text("/wiki/Small%20229").await;
+    assert!(page.contains("small page 229"));
+}
+
 async fn sessions_are_kept_with_keep_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.member("alice").await;
@@ -377,6 +405,40 @@ async fn damaged_archives_are_refused_and_nothing_is_written(backend: Backend) {
         if name == "manifest.json" { br#"{"format":"something-else"}"#.to_vec() } else { bytes }
     });
     assert_refused_with_nothing_written(&foreign, backend, "its manifest.json cannot be read").await;
+
+    // A later version of the format, and columns this Quire does not know.
+    let later = work.path().join("later.zip");
+    rewrite(&archive, &later, |name, bytes| {
+        if name != "manifest.json" {
+            return bytes;
+        }
+        let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        manifest["format_version"] = serde_json::json!(2);
+        serde_json::to_vec(&manifest).unwrap()
+    });
+    assert_refused_with_nothing_written(
+        &later,
+        backend,
+        "it is in version 2 of the format; this Quire reads version 1",
+    )
+    .await;
+    let columns = work.path().join("columns.zip");
+    rewrite(&archive, &columns, |name, bytes| {
+        if name != "manifest.json" {
+            return bytes;
+        }
+        let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let tables = manifest["tables"].as_array_mut().unwrap();
+        let pages = tables.iter_mut().find(|t| t["name"] == "pages").unwrap();
+        pages["columns"].as_array_mut().unwrap().pop();
+        serde_json::to_vec(&manifest).unwrap()
+    });
+    assert_refused_with_nothing_written(
+        &columns,
+        backend,
+        "the columns of the table pages are not those this Quire knows",
+    )
+    .await;
 
     // An avatar whose bytes changed.
     let avatar = work.path().join("avatar.zip");
@@ -556,6 +618,7 @@ crate::tests!(
     export_writes_markdown_with_front_matter_and_html_with_relative_links,
     only_admins_download_the_export,
     a_restored_backup_serves_the_same_wiki_with_the_same_passwords,
+    hundreds_of_rows_and_large_pages_are_restored_in_batches,
     sessions_are_kept_with_keep_sessions,
     a_backup_taken_while_a_writer_saves_holds_every_save_acknowledged_before_it,
     damaged_archives_are_refused_and_nothing_is_written,
