@@ -597,6 +597,8 @@ async fn export_writes_markdown_with_front_matter_and_html_with_relative_links(b
 async fn only_admins_download_the_export(backend: Backend) {
     let app = spawn_app(backend).await;
     seed(&app).await;
+    let (_, home) = app.browser.get_text("/admin").await;
+    assert!(home.contains(r#"href="/admin/export.zip""#), "the admin home links the export");
     let response = app.browser.get("/admin/export.zip").await;
     assert_eq!(response.status(), StatusCode::OK, "alice, the first member, is an admin");
     assert_eq!(response.headers()["content-type"], "application/zip");
