@@ -495,6 +495,21 @@ async fn backup_errors_say_why_and_exit_non_zero(backend: Backend) {
     assert_eq!(outcome.code, 1);
     assert!(outcome.stderr.starts_with("error: cannot create"), "{}", outcome.stderr);
     assert_eq!(outcome.stderr.trim().lines().count(), 1, "{}", outcome.stderr);
+    assert!(!missing.exists());
+
+    // An empty wiki backs up; a target database that does not answer is a failure of one line.
+    let work = tempfile::tempdir().unwrap();
+    let archive = backup_of(&app, work.path()).await;
+    let outcome = restore_into(&archive, work.path(), "postgres://quire@127.0.0.1:1/nowhere", &[]).await;
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(outcome.stderr.starts_with("error: cannot connect to the database"), "{}", outcome.stderr);
+    assert_eq!(outcome.stderr.trim().lines().count(), 1, "{}", outcome.stderr);
+
+    let mut copy = quire(&app.database.url, app.data_dir.path(), &app.avatar_dir());
+    copy.args(["copy-database", "--to", "ftp://example.com/wiki"]);
+    let outcome = run(copy).await;
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("unsupported database URL scheme \"ftp\""), "{}", outcome.stderr);
 }
 
 async fn copy_database_moves_the_wiki_and_refuses_a_target_that_is_not_empty(backend: Backend) {
