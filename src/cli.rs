@@ -1,10 +1,12 @@
 //! The command line: `quire serve` (the default), `quire migrate`, `quire user …`,
-//! `quire import-flask`. Every command works on whichever database `DATABASE_URL` names.
+//! `quire import-flask`, `quire backup`, `quire restore`, `quire copy-database`, `quire export`. Every command
+//! works on whichever database `DATABASE_URL` names.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::access::{Role, SettingKey};
@@ -51,6 +53,55 @@ pub enum Command {
         /// The Flask app's avatar directory (uploads/avatars).
         #[arg(long)]
         uploads: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Write one archive of the whole wiki (every table and the avatar files) while it serves.
+    Backup {
+        /// The archive to write (a zip; see docs/backup-format.md).
+        #[arg(long)]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Restore an archive made by `quire backup` into an empty database of any backend.
+    Restore {
+        /// The archive made by `quire backup`.
+        file: PathBuf,
+        /// Erase a database that is not empty (every member, page and setting) and restore over it.
+        #[arg(long)]
+        force: bool,
+        /// Keep the archive's sessions, so members stay logged in (they are dropped otherwise).
+        #[arg(long)]
+        keep_sessions: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Export every page as Markdown (with front matter) and as static HTML, in one zip.
+    Export {
+        /// The zip to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Copy the whole wiki from DATABASE_URL to another database (SQLite to PostgreSQL, …).
+    CopyDatabase {
+        /// The database to copy into: sqlite://PATH, postgres://… or mysql://…
+        #[arg(long)]
+        to: String,
+        /// Erase a target that is not empty and copy over it.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -230,7 +281,81 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("done in {:.2} s", started.elapsed().as_secs_f64());
             Ok(())
         }
+        Some(Command::Backup { out, quiet, state }) => {
+            let (settings, db) = open(&state).await?;
+            let progress = progress_for(quiet, "backing up");
+            let report = crate::backup::backup(&db, &settings.avatar_dir, &out, progress.as_ref()).await?;
+            if !quiet {
+                let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+                println!(
+                    "backup written to {}: {} tables, {rows} rows, {} files, {} bytes",
+                    out.display(),
+                    report.tables.len(),
+                    report.files,
+                    report.bytes
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Restore { file, force, keep_sessions, quiet, state }) => {
+            // Every check of the archive comes before the database is touched (even migrated).
+            let path = file.clone();
+            let contents = tokio::task::spawn_blocking(move || crate::backup::read_archive(&path)).await??;
+            let (settings, db) = open(&state).await?;
+            let shown = crate::config::redact_url(&settings.database_url);
+            let progress = progress_for(quiet, "restoring");
+            let options = crate::backup::WriteOptions { force, keep_sessions };
+            let report = crate::backup::restore(
+                &db,
+                &shown,
+                &settings.avatar_dir,
+                &contents,
+                options,
+                progress.as_ref(),
+            )
+            .await?;
+            if !quiet {
+                print!("{}", report.summary());
+                println!("restored {} (taken {}) into {shown}", file.display(), contents.manifest.created_at);
+            }
+            Ok(())
+        }
+        Some(Command::Export { out, state }) => {
+            let (_settings, db) = open(&state).await?;
+            let bytes = crate::export::export(&db).await?;
+            tokio::fs::write(&out, &bytes)
+                .await
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("export written to {} ({} bytes)", out.display(), bytes.len());
+            Ok(())
+        }
+        Some(Command::CopyDatabase { to, force, quiet, state }) => {
+            let (settings, source) = open(&state).await?;
+            if to.trim() == settings.database_url.trim() {
+                return Err(Refused("--to names the database the wiki is in already".into()).into());
+            }
+            let shown = crate::config::redact_url(&to);
+            let target = Db::connect(&to).await?;
+            crate::app::migrate(&target).await?;
+            let progress = progress_for(quiet, "copying");
+            let report =
+                crate::backup::copy_database(&source, &target, &shown, force, progress.as_ref()).await?;
+            if !quiet {
+                print!("{}", report.summary());
+                println!(
+                    "copied {} into {shown}; avatar files stay in {}",
+                    crate::config::redact_url(&settings.database_url),
+                    settings.avatar_dir.display()
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// A progress bar on a terminal (a line per stage otherwise), or nothing with `--quiet`.
+fn progress_for(quiet: bool, verb: &'static str) -> Box<dyn crate::import::Progress + Sync> {
+    if quiet { Box::new(crate::import::Quiet) } else { Box::new(TermProgress::with_verb(verb)) }
 }
 
 /// Resolves the settings of a command and opens (and migrates) its database.
@@ -382,12 +507,18 @@ async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> any
 pub struct TermProgress {
     bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
     terminal: bool,
+    verb: &'static str,
 }
 
 impl TermProgress {
     pub fn new() -> Self {
+        Self::with_verb("importing")
+    }
+
+    /// Progress whose plain lines (off a terminal) say `VERB N STAGE`.
+    pub fn with_verb(verb: &'static str) -> Self {
         use std::io::IsTerminal;
-        Self { bar: std::sync::Mutex::new(None), terminal: std::io::stderr().is_terminal() }
+        Self { bar: std::sync::Mutex::new(None), terminal: std::io::stderr().is_terminal(), verb }
     }
 }
 
@@ -409,7 +540,7 @@ impl crate::import::Progress for TermProgress {
             bar.set_message(stage.to_owned());
             *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
         } else {
-            eprintln!("importing {total} {stage}");
+            eprintln!("{} {total} {stage}", self.verb);
         }
     }
 

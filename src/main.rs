@@ -19,7 +19,10 @@ async fn main() -> std::process::ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             // A refusal (a bad value, an unknown member, the last admin) is a usage error.
-            if err.downcast_ref::<quire::cli::Refused>().is_some() {
+            if err.downcast_ref::<quire::backup::Damaged>().is_some() {
+                // A damaged or foreign archive: refused before anything was written.
+                std::process::ExitCode::from(3)
+            } else if err.downcast_ref::<quire::cli::Refused>().is_some() {
                 std::process::ExitCode::from(2)
             } else {
                 std::process::ExitCode::FAILURE

@@ -44,6 +44,21 @@ pub fn router() -> Routes {
         .post("/admin/invites/{id}/revoke", post(revoke_invite))
         .post("/admin/settings", get(settings_form).post(save_settings))
         .get("/admin/audit", get(audit_log))
+        .get("/admin/export.zip", get(export_zip))
+}
+
+/// Every live page as Markdown and static HTML, in one zip (see `export.rs`).
+async fn export_zip(_admin: Admin, State(state): State<AppState>) -> Result<Response, AppError> {
+    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    let bytes = crate::export::export(&state.db).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "application/zip"),
+            (CONTENT_DISPOSITION, "attachment; filename=\"quire-export.zip\""),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn home(_admin: Admin, shell: Shell) -> Result<Response, AppError> {

@@ -146,6 +146,11 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
     start(backend, data_dir, database, options).await
 }
 
+/// A Quire on a database (and data dir) made beforehand, e.g. by `quire restore`.
+pub async fn spawn_on(backend: Backend, data_dir: Arc<TempDir>, database: Arc<TestDatabase>) -> TestApp {
+    start(backend, data_dir, database, Options::default()).await
+}
+
 async fn start(
     backend: Backend,
     data_dir: Arc<TempDir>,

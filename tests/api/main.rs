@@ -16,6 +16,7 @@ mod access_roles;
 mod access_settings;
 
 mod accounts;
+mod backup;
 mod cli;
 mod connections;
 mod csrf;
@@ -38,6 +39,7 @@ fn main() {
     let args = Arguments::from_args();
     let groups = [
         ("accounts", accounts::tests()),
+        ("backup", backup::tests()),
         ("cli", cli::tests()),
         ("connections", connections::tests()),
         ("csrf", csrf::tests()),

@@ -1,0 +1,446 @@
+//! Every table of the wiki as plain rows, for `quire backup`, `restore` and `copy-database`:
+//! the one list of tables and columns (in foreign-key order), the snapshot read, the inserts,
+//! the erase and the sequence fix-ups. The backend differences of moving whole tables live here.
+//!
+//! A row is a list of JSON values in the table's column order: integers as numbers, text as
+//! strings, NULL as null. That is the archive's representation too (see `docs/backup-format.md`),
+//! so a row read from one backend is written into any other as it is.
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    IsolationLevel, QueryResult, Statement, TransactionTrait, Value,
+};
+
+/// How a column's values are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `INTEGER` (32 bits).
+    Int,
+    /// `BIGINT` (64 bits: times in Unix milliseconds).
+    BigInt,
+    /// Any text column.
+    Text,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Int => "int32",
+            Kind::BigInt => "int64",
+            Kind::Text => "text",
+        }
+    }
+}
+
+/// One column: its name and type.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+}
+
+/// One table: its columns and the key its rows are read in order of.
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    pub order_by: &'static [&'static str],
+    /// The auto-increment column, whose sequence must continue past the restored ids.
+    pub serial: Option<&'static str>,
+}
+
+const fn int(name: &'static str) -> Column {
+    Column { name, kind: Kind::Int }
+}
+const fn big(name: &'static str) -> Column {
+    Column { name, kind: Kind::BigInt }
+}
+const fn text(name: &'static str) -> Column {
+    Column { name, kind: Kind::Text }
+}
+
+/// Every table, parents before children. `page_search` is not here: it is derived from the
+/// pages and rebuilt after a restore.
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "users",
+        columns: &[
+            int("id"),
+            text("username"),
+            text("password_hash"),
+            text("avatar"),
+            big("created_at"),
+            text("role"),
+            big("blocked_at"),
+            big("last_login_at"),
+            text("username_key"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "pages",
+        columns: &[
+            int("id"),
+            text("title"),
+            text("content"),
+            text("format"),
+            text("html"),
+            int("author_id"),
+            big("created_at"),
+            big("updated_at"),
+            int("revision_id"),
+            big("deleted_at"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "revisions",
+        columns: &[
+            int("id"),
+            int("page_id"),
+            text("content"),
+            text("format"),
+            text("summary"),
+            int("author_id"),
+            big("created_at"),
+            int("size"),
+            text("html"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "page_titles",
+        columns: &[text("title"), int("page_id")],
+        order_by: &["title"],
+        serial: None,
+    },
+    Table {
+        name: "links",
+        columns: &[int("from_page_id"), text("to_title")],
+        order_by: &["from_page_id", "to_title"],
+        serial: None,
+    },
+    Table {
+        name: "settings",
+        columns: &[text("key"), text("value"), big("updated_at")],
+        order_by: &["key"],
+        serial: None,
+    },
+    Table {
+        name: "invites",
+        columns: &[
+            int("id"),
+            text("token_hash"),
+            text("role"),
+            int("uses_left"),
+            big("expires_at"),
+            int("created_by"),
+            big("created_at"),
+            big("revoked_at"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "audit_log",
+        columns: &[
+            int("id"),
+            big("at"),
+            int("actor_id"),
+            text("actor_name"),
+            text("action"),
+            text("target"),
+            text("details"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "sessions",
+        columns: &[text("id"), int("user_id"), text("data"), big("expires_at")],
+        order_by: &["id"],
+        serial: None,
+    },
+    Table {
+        name: "throttle",
+        columns: &[text("bucket"), big("window_start"), int("hits"), big("next_at")],
+        order_by: &["bucket"],
+        serial: None,
+    },
+];
+
+/// The tables whose rows make a wiki "not empty" (sessions and throttle windows do not).
+const CONTENT_TABLES: &[&str] =
+    &["users", "pages", "revisions", "page_titles", "links", "settings", "invites", "audit_log"];
+
+/// The table of that name, if Quire has one.
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+/// A row: one JSON value per column, in the table's column order.
+pub type Row = Vec<serde_json::Value>;
+
+/// Starts a read-only transaction that sees one consistent snapshot of every table.
+///
+/// PostgreSQL's default (READ COMMITTED) would give each statement its own snapshot, hence
+/// REPEATABLE READ there and on MySQL; a SQLite read transaction on one connection reads one
+/// WAL snapshot from its first statement on.
+pub async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => db.begin().await,
+        _ => db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await,
+    }
+}
+
+/// Every row of `table`, in key order.
+pub async fn read_all<C: ConnectionTrait>(db: &C, table: &Table) -> Result<Vec<Row>, DbErr> {
+    let mut select = Query::select();
+    select.from(Alias::new(table.name));
+    for column in table.columns {
+        select.column(Alias::new(column.name));
+    }
+    for key in table.order_by {
+        select.order_by(Alias::new(*key), sea_orm::Order::Asc);
+    }
+    let rows = db.query_all(&select).await?;
+    rows.iter().map(|row| to_row(row, table)).collect()
+}
+
+fn to_row(result: &QueryResult, table: &Table) -> Result<Row, DbErr> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            Ok(match column.kind {
+                Kind::Int => result.try_get_by_index::<Option<i32>>(i)?.map(serde_json::Value::from),
+                Kind::BigInt => result.try_get_by_index::<Option<i64>>(i)?.map(serde_json::Value::from),
+                Kind::Text => result.try_get_by_index::<Option<String>>(i)?.map(serde_json::Value::from),
+            }
+            .unwrap_or(serde_json::Value::Null))
+        })
+        .collect()
+}
+
+/// Why a row cannot be written: a value of the wrong type or a wrong number of values.
+#[derive(Debug, thiserror::Error)]
+#[error("table {table}, row {row}: {problem}")]
+pub struct BadRow {
+    pub table: &'static str,
+    pub row: usize,
+    pub problem: String,
+}
+
+/// Checks that `row` holds one value of the right type per column of `table`.
+pub fn check_row(table: &Table, row: &Row) -> Result<(), String> {
+    if row.len() != table.columns.len() {
+        return Err(format!("{} values for {} columns", row.len(), table.columns.len()));
+    }
+    for (column, value) in table.columns.iter().zip(row) {
+        to_value(column.kind, value).map_err(|p| format!("{}: {p}", column.name))?;
+    }
+    Ok(())
+}
+
+/// The database value of one JSON value in a column of `kind`.
+fn to_value(kind: Kind, value: &serde_json::Value) -> Result<Value, String> {
+    use serde_json::Value as J;
+    match (kind, value) {
+        (Kind::Int, J::Null) => Ok(Value::Int(None)),
+        (Kind::BigInt, J::Null) => Ok(Value::BigInt(None)),
+        (Kind::Text, J::Null) => Ok(Value::String(None)),
+        (Kind::Int, J::Number(n)) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(|n| Value::Int(Some(n)))
+            .ok_or_else(|| format!("{n} is not a 32-bit integer")),
+        (Kind::BigInt, J::Number(n)) => {
+            n.as_i64().map(|n| Value::BigInt(Some(n))).ok_or_else(|| format!("{n} is not a 64-bit integer"))
+        }
+        (Kind::Text, J::String(s)) => Ok(Value::String(Some(s.clone()))),
+        (kind, other) => Err(format!("{other} is not of type {}", kind.as_str())),
+    }
+}
+
+/// Rows per INSERT at most: well under every backend's limit on bound values.
+const BATCH_ROWS: usize = 100;
+/// Text per INSERT at most, before the statement is sent: pages of a few MiB each must not add
+/// up past MariaDB's default `max_allowed_packet` (16 MiB).
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+fn new_insert(table: &Table) -> sea_orm::sea_query::InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(Alias::new(table.name)).columns(table.columns.iter().map(|c| Alias::new(c.name)));
+    insert
+}
+
+/// Inserts `rows` into `table` as they are, ids included.
+pub async fn insert_all<C: ConnectionTrait>(
+    db: &C,
+    table: &'static Table,
+    rows: &[Row],
+) -> anyhow::Result<()> {
+    let mut insert = new_insert(table);
+    let (mut pending, mut bytes) = (0usize, 0usize);
+    for (i, row) in rows.iter().enumerate() {
+        let bad = |problem: String| BadRow { table: table.name, row: i + 1, problem };
+        if row.len() != table.columns.len() {
+            return Err(bad(format!("{} values for {} columns", row.len(), table.columns.len())).into());
+        }
+        let values = table
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(column, value)| {
+                to_value(column.kind, value).map(Expr::val).map_err(|p| bad(format!("{}: {p}", column.name)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        insert.values(values).map_err(|e| bad(e.to_string()))?;
+        pending += 1;
+        bytes += row.iter().map(|v| v.as_str().map_or(8, str::len)).sum::<usize>();
+        if pending >= BATCH_ROWS || bytes >= BATCH_BYTES {
+            db.execute(&insert).await?;
+            insert = new_insert(table);
+            (pending, bytes) = (0, 0);
+        }
+    }
+    if pending > 0 {
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// The number of rows of `table`.
+pub async fn count<C: ConnectionTrait>(db: &C, table: &Table) -> Result<u64, DbErr> {
+    let select = Query::select().expr(Func::count(Expr::cust("*"))).from(Alias::new(table.name)).to_owned();
+    let row = db.query_one(&select).await?;
+    let n: i64 = match row {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The row counts of the tables that hold content, where they are not zero.
+pub async fn content_counts<C: ConnectionTrait>(db: &C) -> Result<Vec<(&'static str, u64)>, DbErr> {
+    let mut counts = Vec::new();
+    for name in CONTENT_TABLES {
+        let Some(table) = table(name) else { continue };
+        let n = count(db, table).await?;
+        if n > 0 {
+            counts.push((table.name, n));
+        }
+    }
+    Ok(counts)
+}
+
+/// Deletes every row of every table (and the search index), children first.
+pub async fn erase_all<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    db.execute_unprepared("DELETE FROM page_search").await?;
+    for table in TABLES.iter().rev() {
+        db.execute(&Query::delete().from_table(Alias::new(table.name)).to_owned()).await?;
+    }
+    Ok(())
+}
+
+/// Makes every auto-increment sequence continue past the largest id now stored.
+///
+/// PostgreSQL's sequences do not move when ids are inserted explicitly; SQLite's AUTOINCREMENT
+/// and MySQL's AUTO_INCREMENT follow the largest id inserted on their own.
+pub async fn continue_sequences<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    for table in TABLES {
+        let Some(column) = table.serial else { continue };
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence('{t}', '{column}'), \
+             COALESCE((SELECT MAX({column}) FROM {t}), 0) + 1, false)",
+            t = table.name
+        );
+        db.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await?;
+    }
+    Ok(())
+}
+
+/// The live pages (id, title, content, format), to rebuild the search index from.
+pub async fn live_pages<C: ConnectionTrait>(db: &C) -> Result<Vec<(i32, String, String, String)>, DbErr> {
+    let select = Query::select()
+        .columns([Alias::new("id"), Alias::new("title"), Alias::new("content"), Alias::new("format")])
+        .from(Alias::new("pages"))
+        .and_where(Expr::col(Alias::new("deleted_at")).is_null())
+        .order_by(Alias::new("id"), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get_by_index(0)?,
+                r.try_get_by_index(1)?,
+                r.try_get_by_index(2)?,
+                r.try_get_by_index(3)?,
+            ))
+        })
+        .collect()
+}
+
+/// The name of the newest migration applied: the schema a snapshot was taken from.
+pub async fn schema_version<C: ConnectionTrait>(db: &C) -> Result<Option<String>, DbErr> {
+    let select = Query::select()
+        .expr(Func::max(Expr::col(Alias::new("version"))))
+        .from(Alias::new("seaql_migrations"))
+        .to_owned();
+    match db.query_one(&select).await? {
+        Some(row) => row.try_get_by_index::<Option<String>>(0),
+        None => Ok(None),
+    }
+}
+
+/// A live page as `quire export` writes it.
+#[derive(Debug, Clone)]
+pub struct ExportPage {
+    pub title: String,
+    pub content: String,
+    pub format: String,
+    pub html: String,
+    pub author: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Every page not deleted, with its author's name, by title.
+pub async fn pages_for_export<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportPage>, DbErr> {
+    let pages = Alias::new("pages");
+    let users = Alias::new("users");
+    let select = Query::select()
+        .columns(["title", "content", "format", "html"].map(|c| (pages.clone(), Alias::new(c))))
+        .column((users.clone(), Alias::new("username")))
+        .columns(["created_at", "updated_at"].map(|c| (pages.clone(), Alias::new(c))))
+        .from(pages.clone())
+        .left_join(
+            users.clone(),
+            Expr::col((users.clone(), Alias::new("id"))).equals((pages.clone(), Alias::new("author_id"))),
+        )
+        .and_where(Expr::col((pages.clone(), Alias::new("deleted_at"))).is_null())
+        .order_by((pages, Alias::new("title")), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportPage {
+                title: r.try_get_by_index(0)?,
+                content: r.try_get_by_index(1)?,
+                format: r.try_get_by_index(2)?,
+                html: r.try_get_by_index(3)?,
+                author: r.try_get_by_index(4)?,
+                created_at: r.try_get_by_index(5)?,
+                updated_at: r.try_get_by_index(6)?,
+            })
+        })
+        .collect()
+}
