@@ -23,6 +23,9 @@ const SLOW: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct Work {
     slots: Arc<Semaphore>,
+    /// What visitors may hold of `slots` (running or waiting for one): one lane fewer than
+    /// all, so a flood of anonymous diffs and searches leaves members' saves a lane.
+    visitors: Arc<Semaphore>,
     lanes: usize,
     wait: Duration,
     metrics: Option<crate::metrics::Metrics>,
@@ -32,7 +35,8 @@ impl Work {
     /// `lanes` jobs at once (at least one); requests wait `wait` at most for one.
     pub fn new(lanes: usize, wait: Duration) -> Self {
         let lanes = lanes.max(1);
-        Self { slots: Arc::new(Semaphore::new(lanes)), lanes, wait, metrics: None }
+        let visitors = Arc::new(Semaphore::new(lanes.saturating_sub(1).max(1)));
+        Self { slots: Arc::new(Semaphore::new(lanes)), visitors, lanes, wait, metrics: None }
     }
 
     /// Counts the requests it turns away in `metrics`.
@@ -41,13 +45,36 @@ impl Work {
         self
     }
 
-    /// Runs `job` on the blocking pool once a slot is free; `what` names it in the logs.
+    /// Runs `job` for anyone (a visitor, say) once a slot is free; `what` names it in the logs.
     pub async fn run<T, F>(&self, what: &'static str, job: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let slot = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+        self.run_as(what, false, job).await
+    }
+
+    /// Runs `job` for a member: the lane visitors cannot take is theirs too.
+    pub async fn run_for_member<T, F>(&self, what: &'static str, job: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.run_as(what, true, job).await
+    }
+
+    /// Runs `job` on the blocking pool once a slot is free, for a member or for anyone.
+    pub async fn run_as<T, F>(&self, what: &'static str, member: bool, job: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let acquire = async {
+            let visitor = if member { None } else { Some(self.visitors.clone().acquire_owned().await?) };
+            let slot = self.slots.clone().acquire_owned().await?;
+            Ok::<_, tokio::sync::AcquireError>((visitor, slot))
+        };
+        let slot = tokio::time::timeout(self.wait, acquire)
             .await
             .map_err(|_| {
                 tracing::warn!(work = what, "no free slot for CPU work: answered 503");
@@ -68,6 +95,11 @@ impl Work {
             out
         });
         handle.await.map_err(|err| AppError::Unexpected(anyhow::anyhow!("{what} failed: {err}")))
+    }
+
+    /// Visitor places free right now.
+    pub fn visitor_places(&self) -> usize {
+        self.visitors.available_permits()
     }
 
     /// Slots free right now (for tests and metrics).
@@ -101,6 +133,25 @@ mod tests {
         release.send(()).expect("the job waits");
         assert!(running.await.expect("joins").expect("ran"));
         assert_eq!(work.run("third", || 3).await.expect("a slot again"), 3);
+    }
+
+    #[tokio::test]
+    async fn visitors_leave_members_a_lane() {
+        let work = Work::new(2, Duration::from_millis(50));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = std::sync::Arc::new(std::sync::Mutex::new(hold));
+        let visitor = tokio::spawn({
+            let (work, hold) = (work.clone(), hold.clone());
+            async move { work.run("visitor", move || hold.lock().unwrap().recv().is_ok()).await }
+        });
+        while work.visitor_places() > 0 || work.available() > 1 {
+            tokio::task::yield_now().await;
+        }
+        let second = work.run("another visitor", || 2).await;
+        assert!(matches!(second, Err(AppError::Busy { .. })), "visitors hold one lane at most");
+        assert_eq!(work.run_for_member("save", || 3).await.expect("the member's lane"), 3);
+        release.send(()).unwrap();
+        assert!(visitor.await.unwrap().unwrap());
     }
 
     #[tokio::test]

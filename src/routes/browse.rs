@@ -67,7 +67,7 @@ async fn find(
         }
         results = state
             .work
-            .run("snippets", move || {
+            .run_as("snippets", shell.viewer.member.is_some(), move || {
                 hits.into_iter()
                     .map(|hit| SearchResult {
                         href: urls::page(&hit.title),

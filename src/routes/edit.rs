@@ -101,7 +101,7 @@ async fn render_markdown(
     state: &AppState,
     source: String,
 ) -> Result<Result<content::Rendered, content::RenderError>, AppError> {
-    state.work.run("render", move || content::markdown_page(&source)).await
+    state.work.run_for_member("render", move || content::markdown_page(&source)).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -176,7 +176,7 @@ async fn save(
             let texts = (ancestor.content, view.page.content.clone(), form.content.clone());
             let (merge, theirs) = state
                 .work
-                .run("merge", move || {
+                .run_for_member("merge", move || {
                     let (ancestor, theirs, mine) = texts;
                     let merge = diff::merge(&ancestor, &theirs, &mine);
                     let rows = match merge {
@@ -335,7 +335,8 @@ async fn revert(
             return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
         }
         let source = (old.content.clone(), old.format.clone());
-        let rendered = state.work.run("render", move || content::content(&source.0, &source.1)).await??;
+        let rendered =
+            state.work.run_for_member("render", move || content::content(&source.0, &source.1)).await??;
         let edit = Edit {
             page_id: view.page.id,
             base: view.page.revision_id.unwrap_or_default(),

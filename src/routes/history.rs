@@ -105,7 +105,12 @@ async fn show(
         None => {
             // Saved before revisions kept their HTML: rendered once, then stored.
             let source = (rev.content.clone(), rev.format.clone());
-            let rendered = state.work.run("render", move || content::content(&source.0, &source.1)).await?;
+            let rendered = state
+                .work
+                .run_as("render", shell.viewer.member.is_some(), move || {
+                    content::content(&source.0, &source.1)
+                })
+                .await?;
             match rendered {
                 Ok(rendered) => {
                     // A cache fill: a failed write costs the next viewer a render, not this one
@@ -167,7 +172,10 @@ async fn compare(
     let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
     let old = revision::find(db, view.page.id, from).await?.ok_or(AppError::NotFound)?;
     let new = revision::find(db, view.page.id, to).await?.ok_or(AppError::NotFound)?;
-    let diff = state.work.run("diff", move || diff::diff(&old.content, &new.content)).await?;
+    let diff = state
+        .work
+        .run_as("diff", shell.viewer.member.is_some(), move || diff::diff(&old.content, &new.content))
+        .await?;
     let base = urls::page(&view.page.title);
     render(
         StatusCode::OK,

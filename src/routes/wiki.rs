@@ -95,7 +95,7 @@ async fn create(
     };
 
     let source = form.content.clone();
-    let rendered = match state.work.run("render", move || content::markdown_page(&source)).await? {
+    let rendered = match state.work.run_for_member("render", move || content::markdown_page(&source)).await? {
         Ok(rendered) => rendered,
         Err(why) => {
             errors.content.push(why.to_string());
