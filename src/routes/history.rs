@@ -87,15 +87,24 @@ async fn history(
     )
 }
 
-async fn show(
-    shell: Shell,
-    State(state): State<AppState>,
-    path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
-) -> Result<Response, AppError> {
+/// `/wiki/{title}/revisions/{id}`, or why it could not be read.
+type RevisionPath = Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>;
+
+/// The live page of a revision path and that revision of it, or 404.
+async fn live_revision(
+    state: &AppState,
+    path: RevisionPath,
+) -> Result<(page::PageView, revision::Model), AppError> {
     let Path((title, id)) = path?;
     let db = &state.db.read;
     let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
     let rev = revision::find(db, view.page.id, id).await?.ok_or(AppError::NotFound)?;
+    Ok((view, rev))
+}
+
+async fn show(shell: Shell, State(state): State<AppState>, path: RevisionPath) -> Result<Response, AppError> {
+    let (view, rev) = live_revision(&state, path).await?;
+    let db = &state.db.read;
     let author = match rev.author_id {
         Some(author_id) => crate::models::user::find_by_id(db, author_id).await?.map(|u| u.username),
         None => None,
@@ -198,14 +207,8 @@ async fn compare(
 
 /// `/wiki/TITLE/revisions/ID/raw`: the revision's text as it was saved, as plain text (what a
 /// diff too long to show links to).
-async fn raw(
-    State(state): State<AppState>,
-    path: Result<Path<(String, i32)>, axum::extract::rejection::PathRejection>,
-) -> Result<Response, AppError> {
-    let Path((title, id)) = path?;
-    let db = &state.db.read;
-    let view = page::find_with_author(db, &title).await?.ok_or(AppError::NotFound)?;
-    let rev = revision::find(db, view.page.id, id).await?.ok_or(AppError::NotFound)?;
+async fn raw(State(state): State<AppState>, path: RevisionPath) -> Result<Response, AppError> {
+    let (_, rev) = live_revision(&state, path).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
