@@ -69,9 +69,39 @@ pub fn decode_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
 impl ClientIp {
-    /// The address as rate-limit keys spell it.
+    /// The address as rate-limit keys (and the password queue's shares) spell it. An IPv6
+    /// client is keyed by its /64, the block one subscriber gets: keying by the whole address
+    /// would give one machine 2^64 fresh limits. An IPv4-mapped address is its IPv4 address.
     pub fn key(self) -> String {
-        self.0.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        match self.0 {
+            None => "unknown".to_owned(),
+            Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+            Some(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None if v6.is_loopback() => v6.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::ClientIp;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_block() {
+        let key = |ip: &str| ClientIp(Some(ip.parse().unwrap())).key();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::1"), "::1");
+        assert_eq!(ClientIp(None).key(), "unknown");
     }
 }
 
