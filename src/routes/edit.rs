@@ -220,29 +220,33 @@ async fn save(
             shell.flash(Kind::Info, "No changes to save: the page already has this text.");
             return Ok(Redirect::to(&urls::page(&view.page.title)).into_response());
         }
+        // A refused text goes back to the editor. After a merge it is the merged text that broke
+        // the limit, and the member's own text stays on its old base: the next save merges again
+        // instead of overwriting the other change.
+        let retry_base = if merged { base } else { current };
         if let Err(e) = check_content(&text) {
             errors.content.push(e.into());
-            let base = if merged { base } else { current };
-            return editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
+            return editor(
+                &shell,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &view,
+                kept(errors, None, None, retry_base),
+            );
         }
         let rendered = match render_markdown(&state, text.clone()).await? {
             Ok(rendered) => rendered,
             Err(why) => {
-                // After a merge, the merged text is what broke the limit, and the editor keeps
-                // the member's own text on its old base: the next save merges again instead of
-                // overwriting the other change.
                 let why = if merged {
                     format!("Combined with the other change, {}", lowercase_first(&why.to_string()))
                 } else {
                     why.to_string()
                 };
                 errors.content.push(why);
-                let base = if merged { base } else { current };
                 return editor(
                     &shell,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &view,
-                    kept(errors, None, None, base),
+                    kept(errors, None, None, retry_base),
                 );
             }
         };

@@ -55,14 +55,19 @@ async fn save_edit(browser: &Browser, title: &str, content: &str, base: &str) ->
     (status, response.text().await.unwrap())
 }
 
+/// Creating a page of `content` is refused with 422 and a message containing `says`.
+async fn assert_create_refused(browser: &Browser, title: &str, content: &str, says: &str) {
+    let response = browser.create_page(title, content).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.text().await.unwrap();
+    assert!(body.contains(says), "{says:?} not in {}", &body[..body.len().min(600)]);
+}
+
 async fn content_nested_too_deeply_is_refused_with_a_message_and_nothing_is_stored(backend: Backend) {
     let app = spawn_app(backend).await;
     let browser = app.member("nester").await;
     for deep in [">".repeat(100_000), "<div>".repeat(20_000), "<span><b>".repeat(200)] {
-        let response = browser.create_page("Deep", &deep).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let body = response.text().await.unwrap();
-        assert!(body.contains("nested too deeply"), "{}", &body[..body.len().min(400)]);
+        assert_create_refused(browser, "Deep", &deep, "nested too deeply").await;
         let (status, message) = preview(browser, &deep).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(message.contains("at most 100 levels"), "{message}");
@@ -128,16 +133,10 @@ async fn content_that_would_make_too_much_html_is_refused(backend: Backend) {
     let browser = app.member("tabler").await;
     // One wiki link repeated 150,000 times: about ten times as much HTML, over the 4 MiB cap.
     let links = "[[a]] ".repeat(150_000);
-    let response = browser.create_page("Links", &links).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body = response.text().await.unwrap();
-    assert!(body.contains("a page may make at most 4 MiB"), "{}", &body[..body.len().min(600)]);
+    assert_create_refused(browser, "Links", &links, "a page may make at most 4 MiB").await;
     // A 1,000-column header over 500 short lines: half a million cells from 5 KB.
     let wide = format!("|{}\n|{}\n{}", "h|".repeat(1_000), "-|".repeat(1_000), "a\n".repeat(499));
-    let response = browser.create_page("Wide", &wide).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body = response.text().await.unwrap();
-    assert!(body.contains("may hold at most 100000"), "{}", &body[..body.len().min(600)]);
+    assert_create_refused(browser, "Wide", &wide, "may hold at most 100000").await;
     let (status, message) = preview(browser, &wide).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(message.contains("cells"), "{message}");
