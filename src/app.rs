@@ -73,6 +73,8 @@ pub struct AppState {
     pub work: crate::work::Work,
     /// What `/metrics` shows.
     pub metrics: crate::metrics::Metrics,
+    /// Page views kept between requests, never stale (see `cache.rs`).
+    pub cache: crate::cache::Cache,
 }
 
 impl AppState {
@@ -82,7 +84,9 @@ impl AppState {
         cookie_material.update(b"quire cookie key v1");
         cookie_material.update(secret);
         let metrics = crate::metrics::Metrics::new();
+        let (hits, misses) = metrics.cache_counters();
         Self {
+            cache: crate::cache::Cache::new(settings.cache_bytes, hits, misses),
             hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
             csrf: CsrfKey::derive(secret),
             cookie_key: tower_cookies::Key::from(&cookie_material.finalize()),
@@ -136,6 +140,11 @@ pub fn router(state: AppState) -> Router {
     crate::routes::router()
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.settings.connections.body_timeout, body_deadline))
+        // Inside the viewer's gate: a request it refused changed nothing.
+        .layer(middleware::from_fn_with_state(
+            (state.cache.clone(), state.db.write.clone()),
+            crate::cache::track_changes,
+        ))
         // Who is asking, once per request (and visitors kept out of a members-only wiki).
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::session::resolve))
         .layer(sessions)
@@ -218,10 +227,26 @@ async fn no_store_for_members(
     response
 }
 
+/// The weak entity tag of a body: its SHA-256, so it changes exactly when the bytes do.
+pub fn entity_tag(body: &[u8]) -> Option<HeaderValue> {
+    let digest = Sha256::digest(body);
+    HeaderValue::try_from(format!("W/\"{}\"", hex::encode(&digest[..16]))).ok()
+}
+
+/// True when an `If-None-Match` list names `tag` (weakly, as GET and HEAD compare).
+fn none_match(asked: Option<&HeaderValue>, tag: &HeaderValue) -> bool {
+    let (Some(asked), Ok(tag)) = (asked.and_then(|v| v.to_str().ok()), tag.to_str()) else {
+        return false;
+    };
+    let tag = tag.trim_start_matches("W/");
+    asked.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag)
+}
+
 /// `ETag` on what anyone may keep (a 200 to GET or HEAD that sets no cookie and is not
-/// `no-store`, nor already cached its own way): a weak tag of the body's SHA-256, so it changes
-/// exactly when the bytes do — never stale, whatever changed the page (an edit, a page that now
-/// exists, a setting). `If-None-Match` with that tag gets 304 and no body.
+/// `no-store`, nor already cached its own way): a weak tag of the body's SHA-256 ([`entity_tag`]),
+/// so it changes exactly when the bytes do — never stale, whatever changed the page (an edit, a
+/// page that now exists, a setting). A handler that knows its body's tag already (a kept page)
+/// sets it, and no hashing is done. `If-None-Match` with that tag gets 304 and no body.
 async fn entity_tags(request: Request, next: Next) -> Response {
     let conditional = matches!(*request.method(), Method::GET | Method::HEAD);
     let asked = request.headers().get(header::IF_NONE_MATCH).cloned();
@@ -231,9 +256,14 @@ async fn entity_tags(request: Request, next: Next) -> Response {
         || response.status() != StatusCode::OK
         || headers.contains_key(header::SET_COOKIE)
         || headers.contains_key(header::CACHE_CONTROL)
-        || headers.contains_key(header::ETAG)
     {
         return response;
+    }
+    if let Some(tag) = headers.get(header::ETAG) {
+        if !none_match(asked.as_ref(), tag) {
+            return response;
+        }
+        return not_modified(response.into_parts().0);
     }
     let (mut parts, body) = response.into_parts();
     let bytes = match body.collect().await {
@@ -247,24 +277,22 @@ async fn entity_tags(request: Request, next: Next) -> Response {
             );
         }
     };
-    let digest = Sha256::digest(&bytes);
-    let tag = format!("W/\"{}\"", hex::encode(&digest[..16]));
-    let Ok(value) = HeaderValue::try_from(tag.as_str()) else {
+    let Some(tag) = entity_tag(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    let matched = asked.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|list| {
-        list.split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || t.trim_start_matches("W/") == tag.trim_start_matches("W/"))
-    });
-    parts.headers.insert(header::ETAG, value);
+    let matched = none_match(asked.as_ref(), &tag);
+    parts.headers.insert(header::ETAG, tag);
     if matched {
-        parts.status = StatusCode::NOT_MODIFIED;
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.remove(header::CONTENT_TYPE);
-        return Response::from_parts(parts, Body::empty());
+        return not_modified(parts);
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+fn not_modified(mut parts: axum::http::response::Parts) -> Response {
+    parts.status = StatusCode::NOT_MODIFIED;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    Response::from_parts(parts, Body::empty())
 }
 
 /// True when the request's `Cookie` headers name `name`.
@@ -296,6 +324,8 @@ pub struct Application {
     listener: TcpListener,
     /// `/metrics` and `/healthz` on their own address (`--metrics-bind`).
     metrics_listener: Option<TcpListener>,
+    /// The cache watcher's own connection.
+    watch: sea_orm::DatabaseConnection,
     state: AppState,
     port: u16,
 }
@@ -305,6 +335,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(&settings.database_url).await?;
         migrate(&db).await?;
+        let watch = crate::db::connect_watcher(&settings.database_url).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -317,7 +348,7 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, metrics_listener, state: AppState::new(settings, db), port })
+        Ok(Self { listener, metrics_listener, watch, state: AppState::new(settings, db), port })
     }
 
     /// The port of the dedicated metrics listener, when `--metrics-bind` set one.
@@ -341,6 +372,7 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_sessions(self.state.db.clone()));
+        let watch = tokio::spawn(self.state.cache.clone().watch(self.watch));
         let limits = self.state.settings.connections;
         let (stop_metrics, stopped) = tokio::sync::watch::channel(false);
         let metrics = self.metrics_listener.map(|listener| {
@@ -359,6 +391,7 @@ impl Application {
         tracing::info!(port = self.port, max_connections = limits.max_connections, "listening");
         let served = crate::server::serve(self.listener, app, limits, shutdown).await;
         purge.abort();
+        watch.abort();
         let _ = stop_metrics.send(true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;

@@ -210,6 +210,9 @@ pub struct ServeArgs {
     /// Serve /metrics and /healthz on a listener of their own at this address (then /metrics is not on the main port). [default: /metrics on the main port, for loopback clients only]
     #[arg(long, env = "QUIRE_METRICS_BIND", value_name = "ADDR:PORT")]
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// MiB of memory for the page-view cache (rendered pages kept between requests); 0 turns it off.
+    #[arg(long, env = "QUIRE_CACHE_SIZE", value_name = "MIB", default_value_t = crate::cache::DEFAULT_SIZE_MIB)]
+    pub cache_size: u64,
 }
 
 impl StateArgs {
@@ -244,6 +247,7 @@ impl ServeArgs {
             }),
             image_hosts: self.image_hosts.clone(),
             metrics_bind: self.metrics_bind,
+            cache_mib: Some(self.cache_size),
             ..self.state.raw()
         })
     }
@@ -265,11 +269,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User { command, state }) => {
             let (settings, db) = open(&state).await?;
-            user_command(&settings, &db, command).await
+            let done = user_command(&settings, &db, command).await;
+            changed(&db).await;
+            done
         }
         Some(Command::Settings { command, state }) => {
             let (_settings, db) = open(&state).await?;
-            settings_command(&db, command).await
+            let done = settings_command(&db, command).await;
+            changed(&db).await;
+            done
         }
         Some(Command::ImportFlask { db: source, uploads, state }) => {
             let (settings, db) = open(&state).await?;
@@ -277,6 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let report =
                 crate::import::import_flask(&db, &settings.avatar_dir, &source, &uploads, &progress).await?;
+            changed(&db).await;
             print!("{}", report.summary());
             println!("done in {:.2} s", started.elapsed().as_secs_f64());
             Ok(())
@@ -350,6 +359,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Tells running instances that the wiki may have changed under them (`cache.rs`): what they
+/// kept is dropped within moments.
+async fn changed(db: &Db) {
+    if let Err(err) = crate::models::change::bump(&db.write).await {
+        eprintln!("warning: running instances may show the old state for a while: {err}");
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Settings {
     /// Where `/metrics` (and `/healthz`) get a listener of their own; `None`: `/metrics` on the
     /// main port, for loopback clients only.
     pub metrics_bind: Option<SocketAddr>,
+    /// Bytes the page-view cache may hold (`--cache-size`, in MiB); 0 turns it off.
+    pub cache_bytes: u64,
 }
 
 /// How long a client may take, and how many connections may be open at once: a slow or silent
@@ -218,6 +220,7 @@ impl std::fmt::Debug for Settings {
             .field("connections", &self.connections)
             .field("image_sources", &self.image_sources)
             .field("metrics_bind", &self.metrics_bind)
+            .field("cache_bytes", &self.cache_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -254,7 +257,12 @@ pub struct RawSettings {
     /// The operator's list of image hosts, unparsed.
     pub image_hosts: Option<String>,
     pub metrics_bind: Option<SocketAddr>,
+    /// The page-view cache's bound in MiB; the default when unset.
+    pub cache_mib: Option<u64>,
 }
+
+/// The largest page-view cache accepted, in MiB: a typo (a size in bytes) must not be taken.
+const MAX_CACHE_MIB: u64 = 64 * 1024;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -265,6 +273,11 @@ impl Settings {
         // What needs no disk is checked first: a refused setting leaves nothing behind.
         let connections = raw.connections.unwrap_or_default().checked(crate::server::open_file_limit())?;
         let image_sources = parse_image_hosts(raw.image_hosts.as_deref().unwrap_or_default())?;
+        let cache_mib = raw.cache_mib.unwrap_or(crate::cache::DEFAULT_SIZE_MIB);
+        if cache_mib > MAX_CACHE_MIB {
+            bail!("QUIRE_CACHE_SIZE is in MiB and at most {MAX_CACHE_MIB} (64 GiB), got {cache_mib}");
+        }
+        let cache_bytes = cache_mib * 1024 * 1024;
         let bind = raw.bind.unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default bind address parses"));
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         fs::create_dir_all(&data_dir)
@@ -313,6 +326,7 @@ impl Settings {
             connections,
             image_sources,
             metrics_bind: raw.metrics_bind,
+            cache_bytes,
         })
     }
 }

@@ -57,6 +57,26 @@ impl Db {
     }
 }
 
+/// One connection of its own for the cache's watcher (`cache.rs`), so that its poll of the
+/// change counter never waits behind a busy pool.
+pub async fn connect_watcher(url: &str) -> anyhow::Result<DatabaseConnection> {
+    if scheme(url) == "sqlite" {
+        return connect_sqlite(url, 1).await;
+    }
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .map_err(|err| anyhow::anyhow!(scrub(&err.to_string(), url_password(&url))))
+        .with_context(|| format!("cannot connect to the database at {}", redact_url(&url)))
+}
+
 fn scheme(url: &str) -> &str {
     url.split_once(':').map_or("", |(scheme, _)| scheme)
 }

@@ -97,6 +97,11 @@ impl Flash {
         push(&self.cookies, &self.key, self.secure, kind, text);
     }
 
+    /// True when no message waits for this request (no flash cookie came with it).
+    pub fn is_empty(&self) -> bool {
+        self.cookies.get(&cookie_name(FLASH, self.secure)).is_none()
+    }
+
     /// Takes the pending messages (a page that shows them).
     pub fn take(&self) -> Vec<Message> {
         take(&self.cookies, &self.key, self.secure)

@@ -72,6 +72,11 @@ struct Inner {
     hash_queue: Gauge,
     hash_lanes: Gauge,
     work_running: Gauge,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    cache_bytes: Gauge,
+    cache_entries: Gauge,
+    cache_capacity: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,6 +128,28 @@ impl Metrics {
             "CPU jobs (rendering, diffing, merging) running in the bounded pool",
             work_running.clone(),
         );
+        let cache_hits = Counter::default();
+        registry.register(
+            "cache_hits",
+            "Page-view cache lookups that found a fresh entry",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "cache_misses",
+            "Page-view cache lookups that found nothing fresh (the database was read)",
+            cache_misses.clone(),
+        );
+        let cache_bytes = Gauge::default();
+        registry.register("cache_size_bytes", "Bytes held by the page-view cache", cache_bytes.clone());
+        let cache_entries = Gauge::default();
+        registry.register("cache_entries", "Entries in the page-view cache", cache_entries.clone());
+        let cache_capacity = Gauge::default();
+        registry.register(
+            "cache_capacity_bytes",
+            "The page-view cache's bound (--cache-size)",
+            cache_capacity.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -133,8 +160,18 @@ impl Metrics {
                 hash_queue,
                 hash_lanes,
                 work_running,
+                cache_hits,
+                cache_misses,
+                cache_bytes,
+                cache_entries,
+                cache_capacity,
             }),
         }
+    }
+
+    /// The counters the page-view cache moves: (hits, misses).
+    pub fn cache_counters(&self) -> (Counter, Counter) {
+        (self.inner.cache_hits.clone(), self.inner.cache_misses.clone())
     }
 
     /// Counts a refusal by a limit; `reason` is a short fixed name (`login`, `hash_queue`, …).
@@ -174,6 +211,10 @@ impl Metrics {
         inner.hash_queue.set(i64::try_from(held).unwrap_or(i64::MAX));
         inner.hash_lanes.set(i64::try_from(capacity).unwrap_or(i64::MAX));
         inner.work_running.set(i64::try_from(state.work.running()).unwrap_or(i64::MAX));
+        let (bytes, entries, capacity) = state.cache.usage();
+        inner.cache_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        inner.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+        inner.cache_capacity.set(i64::try_from(capacity).unwrap_or(i64::MAX));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &inner.registry)?;
         Ok(out)

@@ -42,6 +42,11 @@ impl Shell {
         if self.viewer.is_member() { self.csrf.token() } else { String::new() }
     }
 
+    /// True when no message waits to be shown: the page is the same for every such visitor.
+    pub fn nothing_pending(&self) -> bool {
+        self.flash.is_empty()
+    }
+
     /// Queues a message for the next page.
     pub fn flash(&self, kind: Kind, text: &str) {
         self.flash.push(kind, text);

@@ -203,7 +203,17 @@ async fn viewer_of(
     if member.is_some() {
         return Ok(Ok(Viewer { member, nonce, wiki: None }));
     }
-    let wiki = setting::load(&state.db.read).await?;
+    let wiki = match state.cache.stamp() {
+        Some(stamp) => match state.cache.settings(stamp) {
+            Some(kept) => kept,
+            None => {
+                let wiki = setting::load(&state.db.read).await?;
+                state.cache.keep_settings(wiki, stamp);
+                wiki
+            }
+        },
+        None => setting::load(&state.db.read).await?,
+    };
     let path = uri.path();
     if wiki.read_access == ReadAccess::Members && !open_to_visitors(path) {
         if path == "/recent.atom" {

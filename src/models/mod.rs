@@ -2,6 +2,7 @@
 //! the three databases differ, the difference lives here.
 
 pub mod audit;
+pub mod change;
 pub mod dump;
 pub mod invite;
 pub mod link;

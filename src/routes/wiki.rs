@@ -1,5 +1,7 @@
 //! Wiki pages: create, view (with what links here), rename, delete and restore.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,6 +12,7 @@ use super::{Routes, render};
 use crate::app::AppState;
 use crate::auth::forms::CsrfForm;
 use crate::auth::session::{CurrentUser, Editor, PageAdmin};
+use crate::cache::{Rendered, ViewedPage};
 use crate::domain::{PageTitle, check_content};
 use crate::error::AppError;
 use crate::extract::{TitlePath, TokenForm};
@@ -41,8 +44,8 @@ pub fn page_path(title: &str, suffix: &str) -> String {
 }
 
 /// An admin, or an editor who wrote the page (readers change nothing).
-fn may_delete(user: &CurrentUser, view: &PageView) -> bool {
-    user.is_admin() || (user.role.may_edit() && view.page.author_id == Some(user.id))
+fn may_delete(user: &CurrentUser, author_id: Option<i32>) -> bool {
+    user.is_admin() || (user.role.may_edit() && author_id == Some(user.id))
 }
 
 #[derive(Deserialize, Default)]
@@ -152,41 +155,111 @@ fn create_again(
 #[tracing::instrument(skip_all)]
 async fn view(shell: Shell, State(state): State<AppState>, path: TitlePath) -> Result<Response, AppError> {
     let Path(title) = path?;
+    // Taken before anything is read, so that nothing read across a change is kept past it.
+    let stamp = state.cache.stamp();
+    // A visitor with no message pending gets exactly what the last visitor got.
+    let visitor = !shell.viewer.is_member() && shell.nothing_pending();
+    if visitor
+        && let Some(stamp) = stamp
+        && let Some(kept) = state.cache.visitor_page(&title, stamp)
+    {
+        return Ok(kept_page_response(&kept));
+    }
+    let kept = stamp.and_then(|stamp| state.cache.page(&title, stamp));
+    let (viewed, deleted) = match kept {
+        Some(viewed) => (viewed, false),
+        None => match read_page(&state, &shell, &title).await? {
+            Read::Found(viewed, deleted) => {
+                if let Some(stamp) = stamp.filter(|_| !deleted) {
+                    state.cache.keep_page(&title, viewed.clone(), stamp);
+                }
+                (viewed, deleted)
+            }
+            Read::Elsewhere(response) => return Ok(response),
+        },
+    };
+    let member = shell.viewer.member.as_ref();
+    let may_delete = member.is_some_and(|user| may_delete(user, viewed.author_id));
+    let page = WikiPage {
+        csrf_token: shell.member_csrf_token(),
+        layout: shell.layout(),
+        author: viewed.author.clone().map(|name| Link { href: urls::user(&name), text: name }),
+        updated: format_time(viewed.updated_at),
+        html: viewed.html.clone(),
+        base: urls::page(&viewed.title),
+        backlinks: viewed.backlinks.iter().cloned().map(Link::page).collect(),
+        deleted,
+        may_delete,
+        title: viewed.title.clone(),
+    };
+    if !visitor {
+        return render(StatusCode::OK, page);
+    }
+    let body = axum::body::Bytes::from(askama::Template::render(&page)?);
+    let Some(etag) = crate::app::entity_tag(&body) else {
+        return render(StatusCode::OK, page);
+    };
+    let rendered = Arc::new(Rendered { body, etag });
+    if let Some(stamp) = stamp.filter(|_| !deleted) {
+        state.cache.keep_visitor_page(&title, rendered.clone(), stamp);
+    }
+    Ok(kept_page_response(&rendered))
+}
+
+/// What reading a page view from the database gave.
+enum Read {
+    /// The page (deleted: shown to admins only, and never kept).
+    Found(Arc<ViewedPage>, bool),
+    /// Not a page here: the redirect to its new title, or the missing page.
+    Elsewhere(Response),
+}
+
+async fn read_page(state: &AppState, shell: &Shell, title: &str) -> Result<Read, AppError> {
     let db = &state.db.read;
-    let found = page::find_including_deleted(db, &title).await?;
+    let found = page::find_including_deleted(db, title).await?;
     let is_admin = shell.viewer.is_admin();
     let Some(found) = found.filter(|view| view.page.deleted_at.is_none() || is_admin) else {
-        if let Some(current) = link::renamed_to(db, &title).await? {
-            return Ok(Redirect::permanent(&urls::page(&current)).into_response());
+        if let Some(current) = link::renamed_to(db, title).await? {
+            return Ok(Read::Elsewhere(Redirect::permanent(&urls::page(&current)).into_response()));
         }
         return render(
             StatusCode::NOT_FOUND,
             MissingPage {
                 layout: shell.layout(),
                 may_create: shell.viewer.member.as_ref().is_none_or(|member| member.role.may_edit()),
-                create_href: format!("/create?title={}", urls::encode_query(&title)),
-                title,
+                create_href: format!("/create?title={}", urls::encode_query(title)),
+                title: title.to_owned(),
             },
-        );
+        )
+        .map(Read::Elsewhere);
     };
     let (missing, backlinks) = link::for_view(db, found.page.id, &found.page.title).await?;
-    let member = shell.viewer.member.as_ref();
-    let may_delete = member.is_some_and(|user| may_delete(user, &found));
-    render(
-        StatusCode::OK,
-        WikiPage {
-            csrf_token: shell.member_csrf_token(),
-            layout: shell.layout(),
-            author: found.author.map(|name| Link { href: urls::user(&name), text: name }),
-            updated: format_time(found.page.updated_at),
-            html: content::mark_missing(&found.page.html, &missing),
-            base: urls::page(&found.page.title),
-            backlinks: backlinks.into_iter().map(Link::page).collect(),
-            deleted: found.page.deleted_at.is_some(),
-            may_delete,
-            title: found.page.title,
-        },
+    let deleted = found.page.deleted_at.is_some();
+    let viewed = ViewedPage {
+        id: found.page.id,
+        html: content::mark_missing(&found.page.html, &missing),
+        author_id: found.page.author_id,
+        author: found.author,
+        updated_at: found.page.updated_at,
+        backlinks,
+        title: found.page.title,
+    };
+    Ok(Read::Found(Arc::new(viewed), deleted))
+}
+
+/// A whole page as kept: its HTML and its entity tag (so `entity_tags` hashes nothing).
+fn kept_page_response(kept: &Rendered) -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (axum::http::header::ETAG, kept.etag.clone()),
+        ],
+        kept.body.clone(),
     )
+        .into_response()
 }
 
 async fn rename_form(
@@ -278,7 +351,7 @@ async fn delete(
     CsrfForm(_): CsrfForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let found = live_page(&state, path).await?;
-    if !may_delete(&user, &found) {
+    if !may_delete(&user, found.page.author_id) {
         return Err(AppError::Forbidden("Only the page's author or an admin can delete it."));
     }
     page::set_deleted(&state.db.write, &found.page, true, &user.actor()).await?;

@@ -134,6 +134,8 @@ pub struct Options {
     pub connections: Option<quire::config::ConnectionLimits>,
     pub image_hosts: Option<String>,
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// The page-view cache's size in MiB (`--cache-size`); the default when unset.
+    pub cache_mib: Option<u64>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -166,6 +168,7 @@ async fn start(
         connections: options.connections,
         image_hosts: options.image_hosts.clone(),
         metrics_bind: options.metrics_bind,
+        cache_mib: options.cache_mib,
         ..RawSettings::default()
     })
     .expect("test settings resolve");

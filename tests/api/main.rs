@@ -17,6 +17,7 @@ mod access_settings;
 
 mod accounts;
 mod backup;
+mod cache;
 mod cli;
 mod connections;
 mod csrf;
@@ -40,6 +41,7 @@ fn main() {
     let groups = [
         ("accounts", accounts::tests()),
         ("backup", backup::tests()),
+        ("cache", cache::tests()),
         ("cli", cli::tests()),
         ("connections", connections::tests()),
         ("csrf", csrf::tests()),

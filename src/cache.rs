@@ -1,0 +1,442 @@
+//! Page views without the database: what one view read and rendered is kept for the next, and
+//! any change — on this instance or on another over the same database — makes it unusable
+//! before a reader could see it stale.
+//!
+//! Freshness rests on one number, the *epoch*, and two rules:
+//! - This instance moves the epoch after every request that may have changed something (see
+//!   [`track_changes`]), before its response leaves, and moves the database's change counter
+//!   (`models::change`) so the other instances learn of it.
+//! - A background task ([`Cache::watch`]) reads the change counter every [`POLL_EVERY`]; when it
+//!   moved (another instance, a command such as `quire import-flask`) the epoch moves too.
+//!
+//! An entry carries the epoch read *before* the database was read for it, and is used only
+//! while the epoch is still that one — so a view that raced a change is never kept past it — and
+//! only while the last poll that succeeded began less than [`TRUST_FOR`] ago: a stalled poller
+//! (an overloaded runtime, a database that stopped answering) turns the cache off rather than
+//! letting another instance's change wait. A change on one instance is thus seen on every other
+//! within `TRUST_FOR` of its response, and on its own instance at the very next request.
+//!
+//! What is kept is what every reader of a page is shown alike — the page's rendered HTML, its
+//! author, what links to it — and, for visitors with no pending message, the whole page they get.
+//! A member's navigation, CSRF token and session are never kept: their session is checked
+//! against the database on every request, so ending it has no delay. Anything that decides who
+//! may read (settings, roles) is a change like any other, and the cached visitor page is only
+//! served after the members-only gate has let the request through.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::metrics::counter::Counter;
+use sea_orm::DatabaseConnection;
+
+use crate::access::WikiSettings;
+use crate::models::change;
+
+/// How often the database's change counter is read.
+pub const POLL_EVERY: Duration = Duration::from_millis(20);
+/// How long the last successful poll vouches for the cache: past it, nothing cached is used.
+pub const TRUST_FOR: Duration = Duration::from_millis(60);
+/// The default bound on what the cache holds (`--cache-size`), in MiB.
+pub const DEFAULT_SIZE_MIB: u64 = 64;
+
+/// What a page view shows every reader alike, as read and rendered at one epoch.
+#[derive(Debug, Clone)]
+pub struct ViewedPage {
+    pub id: i32,
+    pub title: String,
+    pub author_id: Option<i32>,
+    pub author: Option<String>,
+    pub updated_at: i64,
+    /// The page's HTML with its links to missing pages marked.
+    pub html: String,
+    pub backlinks: Vec<String>,
+}
+
+/// A whole response body, with its entity tag.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Bytes,
+    pub etag: axum::http::HeaderValue,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Page(Box<str>),
+    VisitorPage(Box<str>),
+}
+
+#[derive(Clone)]
+enum Value {
+    Page(Arc<ViewedPage>),
+    VisitorPage(Arc<Rendered>),
+}
+
+#[derive(Clone)]
+struct Entry {
+    epoch: u64,
+    value: Value,
+}
+
+#[derive(Clone)]
+struct Weight;
+
+impl quick_cache::Weighter<Key, Entry> for Weight {
+    fn weight(&self, key: &Key, entry: &Entry) -> u64 {
+        let key = match key {
+            Key::Page(title) | Key::VisitorPage(title) => title.len(),
+        };
+        let value = match &entry.value {
+            Value::Page(page) => {
+                page.title.len()
+                    + page.html.len()
+                    + page.author.as_ref().map_or(0, String::len)
+                    + page.backlinks.iter().map(|t| t.len() + 24).sum::<usize>()
+            }
+            Value::VisitorPage(rendered) => rendered.body.len() + rendered.etag.len(),
+        };
+        // Bookkeeping around each entry: the map's slot, the Arc, the strings' headers.
+        (key + value + 128) as u64
+    }
+}
+
+/// Proof that the cache may be used now, carrying the epoch it was taken at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(u64);
+
+/// The cache of one application. Cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    epoch: AtomicU64,
+    /// Milliseconds after `origin` at which the last successful poll began, plus one (0: never).
+    polled: AtomicU64,
+    origin: Instant,
+    capacity: u64,
+    entries: Option<quick_cache::sync::Cache<Key, Entry, Weight>>,
+    settings: Mutex<Option<(u64, WikiSettings)>>,
+    hits: Counter,
+    misses: Counter,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("capacity", &self.inner.capacity).finish_non_exhaustive()
+    }
+}
+
+/// Page views are about this big (10 KB of Markdown makes ~16 KB of HTML): how many entries to
+/// expect for a given capacity.
+const TYPICAL_ENTRY: u64 = 16 * 1024;
+
+impl Cache {
+    /// A cache holding at most `capacity` bytes; 0 turns it off (every view reads the database).
+    pub fn new(capacity: u64, hits: Counter, misses: Counter) -> Self {
+        let entries = (capacity > 0).then(|| {
+            let items = usize::try_from((capacity / TYPICAL_ENTRY).max(16)).unwrap_or(usize::MAX);
+            quick_cache::sync::Cache::with_weighter(items, capacity, Weight)
+        });
+        Self {
+            inner: Arc::new(Inner {
+                epoch: AtomicU64::new(0),
+                polled: AtomicU64::new(0),
+                origin: Instant::now(),
+                capacity,
+                entries,
+                settings: Mutex::new(None),
+                hits,
+                misses,
+            }),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.inner.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A stamp when the cache may be used now: the poller vouched for it recently. Take it
+    /// before reading the database for what will be kept.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let polled = self.inner.polled.load(Ordering::Acquire);
+        if polled == 0 || self.elapsed_ms().saturating_sub(polled - 1) > TRUST_FOR.as_millis() as u64 {
+            return None;
+        }
+        Some(Stamp(self.inner.epoch.load(Ordering::Acquire)))
+    }
+
+    /// Everything kept so far is unusable from now on.
+    pub fn invalidate(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(entries) = &self.inner.entries {
+            entries.clear();
+        }
+        if let Ok(mut settings) = self.inner.settings.lock() {
+            *settings = None;
+        }
+    }
+
+    fn get(&self, key: &Key, stamp: Stamp) -> Option<Value> {
+        let found = self.inner.entries.as_ref()?.get(key).filter(|entry| entry.epoch == stamp.0);
+        match found {
+            Some(entry) => {
+                self.inner.hits.inc();
+                Some(entry.value)
+            }
+            None => {
+                self.inner.misses.inc();
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: Key, value: Value, stamp: Stamp) {
+        // Made from a read that raced a change: not worth keeping.
+        if self.inner.epoch.load(Ordering::Acquire) != stamp.0 {
+            return;
+        }
+        if let Some(entries) = &self.inner.entries {
+            entries.insert(key, Entry { epoch: stamp.0, value });
+        }
+    }
+
+    pub fn page(&self, title: &str, stamp: Stamp) -> Option<Arc<ViewedPage>> {
+        match self.get(&Key::Page(title.into()), stamp)? {
+            Value::Page(page) => Some(page),
+            Value::VisitorPage(_) => None,
+        }
+    }
+
+    /// Keeps a page as viewed under `title` (the title asked for).
+    pub fn keep_page(&self, title: &str, page: Arc<ViewedPage>, stamp: Stamp) {
+        self.put(Key::Page(title.into()), Value::Page(page), stamp);
+    }
+
+    pub fn visitor_page(&self, title: &str, stamp: Stamp) -> Option<Arc<Rendered>> {
+        match self.get(&Key::VisitorPage(title.into()), stamp)? {
+            Value::VisitorPage(rendered) => Some(rendered),
+            Value::Page(_) => None,
+        }
+    }
+
+    pub fn keep_visitor_page(&self, title: &str, rendered: Arc<Rendered>, stamp: Stamp) {
+        self.put(Key::VisitorPage(title.into()), Value::VisitorPage(rendered), stamp);
+    }
+
+    /// The wiki's settings as kept at this epoch.
+    pub fn settings(&self, stamp: Stamp) -> Option<WikiSettings> {
+        let kept = self.inner.settings.lock().ok()?;
+        match *kept {
+            Some((epoch, settings)) if epoch == stamp.0 => Some(settings),
+            _ => None,
+        }
+    }
+
+    pub fn keep_settings(&self, settings: WikiSettings, stamp: Stamp) {
+        if self.inner.entries.is_none() || self.inner.epoch.load(Ordering::Acquire) != stamp.0 {
+            return;
+        }
+        if let Ok(mut kept) = self.inner.settings.lock() {
+            *kept = Some((stamp.0, settings));
+        }
+    }
+
+    /// (bytes held, entries, capacity in bytes), for `/metrics`.
+    pub fn usage(&self) -> (u64, usize, u64) {
+        match &self.inner.entries {
+            Some(entries) => (entries.weight(), entries.len(), self.inner.capacity),
+            None => (0, 0, 0),
+        }
+    }
+
+    /// Reads the change counter every [`POLL_EVERY`] until the task is aborted; a counter that
+    /// moved invalidates the cache, a poll that failed leaves it untrusted.
+    pub async fn watch(self, db: DatabaseConnection) {
+        let mut every = tokio::time::interval(POLL_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last: Option<i64> = None;
+        let mut failing = false;
+        loop {
+            every.tick().await;
+            let began = self.elapsed_ms();
+            match tokio::time::timeout(TRUST_FOR, change::version(&db)).await {
+                Ok(Ok(version)) => {
+                    if last.is_some_and(|seen| seen != version) {
+                        self.invalidate();
+                    }
+                    last = Some(version);
+                    self.inner.polled.store(began + 1, Ordering::Release);
+                    if failing {
+                        tracing::info!("the change counter answers again: page views use the cache");
+                        failing = false;
+                    }
+                }
+                Ok(Err(err)) => {
+                    if !failing {
+                        tracing::warn!(error = %err, "cannot read the change counter: page views bypass the cache");
+                        failing = true;
+                    }
+                }
+                Err(_) => {
+                    if !failing {
+                        tracing::warn!("the change counter is slow to answer: page views bypass the cache");
+                        failing = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Paths whose POSTs change nothing a page view shows (a session starts or ends, a preview is
+/// rendered): they do not move the epoch.
+fn changes_nothing_shown(path: &str) -> bool {
+    matches!(path, "/login" | "/logout" | "/preview")
+}
+
+/// Moves the epoch after every request that may have changed something, before its response
+/// leaves: any method but GET, HEAD and OPTIONS whose answer is not a refusal (4xx: bad input
+/// changes nothing). A request abandoned midway (the client went away after the handler wrote)
+/// moves it too, when it is dropped.
+pub async fn track_changes(
+    State((cache, db)): State<(Cache, DatabaseConnection)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || changes_nothing_shown(request.uri().path())
+    {
+        return next.run(request).await;
+    }
+    let mut guard = ChangeGuard { cache, db: Some(db) };
+    let response = next.run(request).await;
+    if response.status().is_client_error() {
+        guard.db = None;
+        return response;
+    }
+    guard.record().await;
+    response
+}
+
+/// Records a change when it is done with — awaited on the normal path, spawned if the request
+/// is dropped before.
+struct ChangeGuard {
+    cache: Cache,
+    db: Option<DatabaseConnection>,
+}
+
+impl ChangeGuard {
+    async fn record(&mut self) {
+        let Some(db) = self.db.take() else { return };
+        self.cache.invalidate();
+        record_change(&db).await;
+    }
+}
+
+impl Drop for ChangeGuard {
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else { return };
+        self.cache.invalidate();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { record_change(&db).await });
+        }
+    }
+}
+
+async fn record_change(db: &DatabaseConnection) {
+    if let Err(err) = change::bump(db).await {
+        tracing::error!(error = %err, "cannot record a change: other instances may show it late");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(capacity: u64) -> Cache {
+        Cache::new(capacity, Counter::default(), Counter::default())
+    }
+
+    fn trusted(cache: &Cache) {
+        cache.inner.polled.store(cache.elapsed_ms() + 1, Ordering::Release);
+    }
+
+    fn page(html: &str) -> Arc<ViewedPage> {
+        Arc::new(ViewedPage {
+            id: 1,
+            title: "Home".into(),
+            author_id: None,
+            author: None,
+            updated_at: 0,
+            html: html.into(),
+            backlinks: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn nothing_is_used_until_a_poll_vouches_for_it() {
+        let cache = cache(1 << 20);
+        assert_eq!(cache.stamp(), None);
+        trusted(&cache);
+        assert!(cache.stamp().is_some());
+        cache.inner.polled.store(1, Ordering::Release);
+        std::thread::sleep(TRUST_FOR + Duration::from_millis(5));
+        assert_eq!(cache.stamp(), None, "a poll older than TRUST_FOR vouches for nothing");
+    }
+
+    #[test]
+    fn a_change_makes_every_entry_unusable() {
+        let cache = cache(1 << 20);
+        trusted(&cache);
+        let stamp = cache.stamp().unwrap();
+        cache.keep_page("Home", page("<p>old</p>"), stamp);
+        assert_eq!(cache.page("Home", stamp).unwrap().html, "<p>old</p>");
+        cache.invalidate();
+        let now = cache.stamp().unwrap();
+        assert!(cache.page("Home", now).is_none());
+        assert!(cache.page("Home", stamp).is_none(), "cleared, whatever the stamp");
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_kept() {
+        let cache = cache(1 << 20);
+        trusted(&cache);
+        let before = cache.stamp().unwrap();
+        cache.invalidate();
+        cache.keep_page("Home", page("<p>read before the change</p>"), before);
+        let after = cache.stamp().unwrap();
+        assert!(cache.page("Home", after).is_none());
+    }
+
+    #[test]
+    fn the_cache_holds_no_more_than_its_capacity() {
+        let cache = cache(256 * 1024);
+        trusted(&cache);
+        let stamp = cache.stamp().unwrap();
+        for i in 0..200 {
+            cache.keep_page(&format!("Page {i}"), page(&"x".repeat(10_000)), stamp);
+        }
+        let (bytes, entries, capacity) = cache.usage();
+        assert!(bytes <= capacity, "{bytes} > {capacity}");
+        assert!(entries < 200 && entries > 0);
+    }
+
+    #[test]
+    fn a_cache_of_size_zero_keeps_nothing() {
+        let cache = cache(0);
+        trusted(&cache);
+        let stamp = cache.stamp().unwrap();
+        cache.keep_page("Home", page("x"), stamp);
+        cache.keep_settings(WikiSettings::default(), stamp);
+        assert!(cache.page("Home", stamp).is_none());
+        assert!(cache.settings(stamp).is_none());
+        assert_eq!(cache.usage(), (0, 0, 0));
+    }
+}
