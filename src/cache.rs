@@ -295,6 +295,24 @@ impl Cache {
     }
 }
 
+/// Marks a response that refused its request (`AppError`): whatever its status, nothing changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Unchanged;
+
+/// How long a change that decides who may read waits before its response leaves: by then every
+/// other instance has either read the change counter since the change (and dropped what it
+/// kept) or stopped trusting its cache ([`TRUST_FOR`]). Such a change (the wiki's settings)
+/// thus holds at the very next request on every instance, not within a window.
+pub const SETTLE: Duration = Duration::from_millis(TRUST_FOR.as_millis() as u64 + 15);
+
+/// Records a change that decides who may read, and returns once it holds on every instance
+/// (see [`SETTLE`]).
+pub async fn settle_access_change(cache: &Cache, db: &DatabaseConnection) {
+    cache.invalidate();
+    record_change(db).await;
+    tokio::time::sleep(SETTLE).await;
+}
+
 /// Paths whose POSTs change nothing a page view shows (a session starts or ends, a preview is
 /// rendered): they do not move the epoch.
 fn changes_nothing_shown(path: &str) -> bool {
@@ -302,8 +320,8 @@ fn changes_nothing_shown(path: &str) -> bool {
 }
 
 /// Moves the epoch after every request that may have changed something, before its response
-/// leaves: any method but GET, HEAD and OPTIONS whose answer is not a refusal (4xx: bad input
-/// changes nothing). A request abandoned midway (the client went away after the handler wrote)
+/// leaves: any method but GET, HEAD and OPTIONS whose answer is not a refusal (a 4xx, or any
+/// [`AppError`](crate::error::AppError) but an unexpected one: a refused request changed nothing). A request abandoned midway (the client went away after the handler wrote)
 /// moves it too, when it is dropped.
 pub async fn track_changes(
     State((cache, db)): State<(Cache, DatabaseConnection)>,
@@ -317,7 +335,7 @@ pub async fn track_changes(
     }
     let mut guard = ChangeGuard { cache, db: Some(db) };
     let response = next.run(request).await;
-    if response.status().is_client_error() {
+    if response.status().is_client_error() || response.extensions().get::<Unchanged>().is_some() {
         guard.db = None;
         return response;
     }
@@ -350,7 +368,7 @@ impl Drop for ChangeGuard {
     }
 }
 
-async fn record_change(db: &DatabaseConnection) {
+pub async fn record_change(db: &DatabaseConnection) {
     if let Err(err) = change::bump(db).await {
         tracing::error!(error = %err, "cannot record a change: other instances may show it late");
     }

@@ -269,15 +269,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User { command, state }) => {
             let (settings, db) = open(&state).await?;
-            let done = user_command(&settings, &db, command).await;
-            changed(&db).await;
-            done
+            let mutates = !matches!(command, UserCommand::List);
+            user_command(&settings, &db, command).await?;
+            if mutates {
+                changed(&db).await;
+            }
+            Ok(())
         }
         Some(Command::Settings { command, state }) => {
             let (_settings, db) = open(&state).await?;
-            let done = settings_command(&db, command).await;
-            changed(&db).await;
-            done
+            let set = matches!(command, SettingsCommand::Set { .. });
+            settings_command(&db, command).await?;
+            if set {
+                changed(&db).await;
+                // Who may read changed: it holds at the next request on every running instance.
+                tokio::time::sleep(crate::cache::SETTLE).await;
+            }
+            Ok(())
         }
         Some(Command::ImportFlask { db: source, uploads, state }) => {
             let (settings, db) = open(&state).await?;

@@ -200,6 +200,18 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let refused = !matches!(self, Self::Unexpected(_));
+        let mut response = self.page();
+        if refused {
+            // A refusal changed nothing: the page-view cache keeps what it holds.
+            response.extensions_mut().insert(crate::cache::Unchanged);
+        }
+        response
+    }
+}
+
+impl AppError {
+    fn page(self) -> Response {
         match &self {
             Self::LoginRequired { next } => {
                 let target = format!("/login?next={}", crate::urls::encode_query(next));

@@ -19,8 +19,8 @@ use crate::app::AppState;
 use crate::auth::csrf::random_value;
 use crate::error::AppError;
 use crate::flash::{Flash, Kind};
-use crate::models::session::USER_ID_KEY;
-use crate::models::{now_ms, setting, user};
+use crate::models::session::{MEMBER_KEY, SessionMember, USER_ID_KEY};
+use crate::models::{now_ms, setting};
 
 /// Session key of the member's CSRF nonce.
 pub(crate) const CSRF_KEY: &str = "csrf";
@@ -77,22 +77,22 @@ fn open_to_visitors(path: &str) -> bool {
 }
 
 /// The member behind a session, if any; a session whose member is gone or blocked is ended.
-async fn member_of(
-    state: &AppState,
-    session: &Session,
-) -> Result<(Option<CurrentUser>, Option<String>), AppError> {
+/// The member's row comes with the session, read in the same query (`models::session`).
+async fn member_of(session: &Session) -> Result<(Option<CurrentUser>, Option<String>), AppError> {
     let Some(user_id) = session.get::<i32>(USER_ID_KEY).await? else {
         return Ok((None, None));
     };
-    match user::find_by_id(&state.db.read, user_id).await? {
-        Some(found) if !found.is_blocked() => {
+    // Absent when the member's row is gone.
+    let found = session.get::<SessionMember>(MEMBER_KEY).await?;
+    match found {
+        Some(found) if found.id == user_id && !found.blocked => {
             let nonce = session.get::<String>(CSRF_KEY).await?;
             let seen = session.get::<i64>(SEEN_KEY).await?.unwrap_or(0);
             let now = now_ms();
             if now - seen > REFRESH_EVERY_MS {
                 session.insert(SEEN_KEY, now).await?;
             }
-            let role = found.role();
+            let role = Role::parse(&found.role).unwrap_or(Role::Reader);
             Ok((
                 Some(CurrentUser { id: found.id, username: found.username, avatar: found.avatar, role }),
                 nonce,
@@ -199,7 +199,7 @@ async fn viewer_of(
     uri: &Uri,
     flash: Option<Flash>,
 ) -> Result<Result<Viewer, Response>, AppError> {
-    let (member, nonce) = member_of(state, session).await?;
+    let (member, nonce) = member_of(session).await?;
     if member.is_some() {
         return Ok(Ok(Viewer { member, nonce, wiki: None }));
     }

@@ -4,6 +4,7 @@
 //! so a copy of the table does not hand out live cookies. `user_id` is copied out of the data
 //! so that a member's sessions can be ended at once (password change, deletion).
 
+use sea_orm::QuerySelect;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection};
@@ -31,6 +32,21 @@ impl ActiveModelBehavior for ActiveModel {}
 /// The session key under which the member's id is kept.
 pub const USER_ID_KEY: &str = "user_id";
 
+/// The key under which [`DbSessionStore::load`] hands over the session's member as read in the
+/// same query (a [`SessionMember`]). Never stored: [`to_row`] leaves it out, so it is always the
+/// member's row as it is now, not as it was when the session last changed.
+pub const MEMBER_KEY: &str = "quire:member";
+
+/// The member row read with their session: who they are now (name, role, blocked or not).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SessionMember {
+    pub id: i32,
+    pub username: String,
+    pub avatar: Option<String>,
+    pub role: String,
+    pub blocked: bool,
+}
+
 /// The session store: readers for `load`, the writer for everything that changes a row.
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
@@ -57,8 +73,9 @@ fn expires_ms(record: &Record) -> i64 {
 }
 
 fn to_row(record: &Record) -> session_store::Result<ActiveModel> {
-    let data =
-        serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let mut data = record.data.clone();
+    data.remove(MEMBER_KEY);
+    let data = serde_json::to_string(&data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
     let user_id = record
         .data
         .get(USER_ID_KEY)
@@ -98,17 +115,36 @@ impl SessionStore for DbSessionStore {
         Ok(())
     }
 
+    /// The session, with its member's row read in the same query (one round trip per
+    /// member request: the session is never trusted from memory, see `cache.rs`).
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(row) = Entity::find_by_id(row_id(id))
+        let member =
+            Entity::belongs_to(super::user::Entity).from(Column::UserId).to(super::user::Column::Id).into();
+        let Some((row, user)) = Entity::find_by_id(row_id(id))
             .filter(Column::ExpiresAt.gt(now_ms()))
+            .join(sea_orm::JoinType::LeftJoin, member)
+            .select_also(super::user::Entity)
             .one(&self.read)
             .await
             .map_err(backend)?
         else {
             return Ok(None);
         };
-        let data =
+        let mut data: std::collections::HashMap<String, serde_json::Value> =
             serde_json::from_str(&row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        data.remove(MEMBER_KEY);
+        if let Some(user) = user {
+            let member = SessionMember {
+                id: user.id,
+                blocked: user.is_blocked(),
+                username: user.username,
+                avatar: user.avatar,
+                role: user.role,
+            };
+            let value =
+                serde_json::to_value(member).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+            data.insert(MEMBER_KEY.to_owned(), value);
+        }
         let expiry_date =
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.expires_at) * 1_000_000)
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?;

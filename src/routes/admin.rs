@@ -420,6 +420,10 @@ async fn save_settings(
         );
     }
     let changed = setting::set_many(&state.db.write, &changes, &admin.actor()).await?;
+    if changed > 0 {
+        // Who may read changed: it holds at the next request on every instance.
+        crate::cache::settle_access_change(&state.cache, &state.db.write).await;
+    }
     tracing::info!(changed, "settings saved");
     shell.flash(Kind::Success, "Settings saved.");
     Ok(Redirect::to("/admin/settings").into_response())
