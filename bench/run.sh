@@ -121,6 +121,8 @@ ROWS[-1]="${ROWS[-1]/| ms |/| – |}"
 run "page view GET /wiki/Bench_10KB" 16 "$BASE/wiki/Bench_10KB"
 VIEW_RPS=$LAST_RPS
 run "page view GET /wiki/Bench_10KB" 64 "$BASE/wiki/Bench_10KB"
+run "member page view (session cookie)" 16 "$BASE/wiki/Bench_10KB" -H "Cookie: $MEMBER_COOKIE"
+MEMBER_RPS=$LAST_RPS
 run "index GET /" 16 "$BASE/"
 run "search GET /search?q=WORD" 16 "$BASE/" -s bench/lua/search.lua
 run "search GET /search?q=WORD (latency, one client)" 1 "$BASE/" -s bench/lua/search.lua
@@ -137,9 +139,75 @@ wait "$LOGIN_LOAD" || true
 
 run "mixed: 90 % views, 5 % search, 4 % saves, 1 % logins" 16 "$BASE/" -s bench/lua/mixed.lua
 MIX=$(grep '^MIX' <<<"$LAST_OUT" || true)
+MIX_LOGINS=0 run "mixed without the logins: 91 % views, 5 % search, 4 % saves" 16 "$BASE/" -s bench/lua/mixed.lua
 
 SAVE_LINE=$(timeout 120 "$EX/bench-save" "$BASE" 32 "${DURATION%s}")
 PEAK_RSS=$(rss_kib "$QUIRE_PID" VmHWM)
+kill "$QUIRE_PID" 2>/dev/null || true
+wait "$QUIRE_PID" 2>/dev/null || true
+QUIRE_PID=""
+
+# The same page views on PostgreSQL (the same generator, a database of its own), when one
+# answers on 127.0.0.1:5432 (PG_SERVER overrides); skipped with the reason otherwise.
+PG_SERVER="${PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
+PG_LINE="PostgreSQL: not measured (no server answers at $PG_SERVER)"
+if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && command -v psql >/dev/null; then
+    psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS quire_bench WITH (FORCE)" >/dev/null
+    psql "$PG_SERVER/postgres" -qc "CREATE DATABASE quire_bench" >/dev/null
+    timeout 1800 "$EX/bench-seed" "$PG_SERVER/quire_bench" "$PAGES" "$REVS" "$USERS" >/dev/null
+    mkdir -p "$WORK/pg"
+    RUST_LOG=warn QUIRE_LOGIN_LIMIT=0/60 "$BIN" serve --data-dir "$WORK/pg" --database-url "$PG_SERVER/quire_bench" \
+        --bind "127.0.0.1:$((PORT + 2))" >/dev/null 2>&1 &
+    QUIRE_PID=$!
+    PG_BASE="http://127.0.0.1:$((PORT + 2))"
+    for _ in $(seq 200); do curl -sf "$PG_BASE/" >/dev/null && break; sleep 0.05; done
+    curl -s -c "$WORK/pg-visitor" "$PG_BASE/login" > "$WORK/pg-login.html"
+    PG_TOKEN=$(grep -o 'name="csrf_token" value="[^"]*"' "$WORK/pg-login.html" | head -1 | cut -d'"' -f4)
+    curl -s -b "$WORK/pg-visitor" -c "$WORK/pg-member" -o /dev/null --data-urlencode "username=bench0000" \
+        --data-urlencode "password=bench-password" --data-urlencode "csrf_token=$PG_TOKEN" "$PG_BASE/login"
+    PG_COOKIE="quire_session=$(awk '$6 == "quire_session" {print $7}' "$WORK/pg-member")"
+    run "PostgreSQL: page view GET /wiki/Bench_10KB" 16 "$PG_BASE/wiki/Bench_10KB"
+    PG_VIEW_RPS=$LAST_RPS
+    run "PostgreSQL: member page view (session cookie)" 16 "$PG_BASE/wiki/Bench_10KB" -H "Cookie: $PG_COOKIE"
+    PG_MEMBER_RPS=$LAST_RPS
+    PG_LINE="PostgreSQL / SQLite: page view **$(ratio "$PG_VIEW_RPS" "$VIEW_RPS") %**, member page view **$(ratio "$PG_MEMBER_RPS" "$MEMBER_RPS") %**"
+    kill "$QUIRE_PID" 2>/dev/null || true
+    wait "$QUIRE_PID" 2>/dev/null || true
+    QUIRE_PID=""
+    psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS quire_bench WITH (FORCE)" >/dev/null || true
+fi
+
+# The seed's Flask app (../shared/reference-flask, gunicorn with 2 workers) on its own 10 KB
+# page, made through its forms.
+FLASK_LINE="Flask: not measured (../shared/reference-flask is missing)"
+FLASK_DIR=../shared/reference-flask
+if [ -x "$FLASK_DIR/serve.sh" ]; then
+    VENV="${WIKI_VENV:-$HOME/.cache/reference-flask-venv}"
+    [ -x "$VENV/bin/gunicorn" ] || WIKI_VENV="$VENV" "$FLASK_DIR/setup.sh" >/dev/null
+    FLASK_PORT=$((PORT + 3))
+    WIKI_VENV="$VENV" "$FLASK_DIR/serve.sh" "$FLASK_PORT" "$WORK/flask" >/dev/null 2>&1 &
+    FLASK_PID=$!
+    FLASK="http://127.0.0.1:$FLASK_PORT"
+    for _ in $(seq 200); do curl -sf "$FLASK/" >/dev/null && break; sleep 0.1; done
+    flask_token() { curl -s -b "$WORK/flask.jar" -c "$WORK/flask.jar" "$FLASK$1" | grep -o 'name="csrf_token"[^>]*value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
+    curl -s -b "$WORK/flask.jar" -c "$WORK/flask.jar" -o /dev/null --data-urlencode "username=bench" --data-urlencode "password=bench-password" \
+        --data-urlencode "confirm_password=bench-password" --data-urlencode "csrf_token=$(flask_token /register)" "$FLASK/register"
+    curl -s -b "$WORK/flask.jar" -c "$WORK/flask.jar" -o /dev/null --data-urlencode "username=bench" --data-urlencode "password=bench-password" \
+        --data-urlencode "csrf_token=$(flask_token /login)" "$FLASK/login"
+    curl -s "$BASE/wiki/Bench_10KB" >/dev/null 2>&1 || true
+    head -c 10240 "$WORK/www/page.html" | sed 's/<[^>]*>//g' > "$WORK/flask-content.txt"
+    curl -s -b "$WORK/flask.jar" -c "$WORK/flask.jar" -o /dev/null --data-urlencode "title=Bench_10KB" \
+        --data-urlencode "content@$WORK/flask-content.txt" --data-urlencode "csrf_token=$(flask_token /create)" "$FLASK/create"
+    if curl -sf "$FLASK/wiki/Bench_10KB" >/dev/null; then
+        run "Flask (gunicorn, 2 workers): GET /wiki/Bench_10KB" 16 "$FLASK/wiki/Bench_10KB"
+        ROWS[-1]="${ROWS[-1]/| ms |/| – |}"
+        FLASK_LINE="page view / Flask: **$(echo "scale=1; $VIEW_RPS / $LAST_RPS" | bc)×** (Flask $LAST_RPS requests/s)"
+    else
+        FLASK_LINE="Flask: not measured (the page could not be made through its forms)"
+    fi
+    kill "$FLASK_PID" 2>/dev/null || true
+    pkill -f "gunicorn.*127.0.0.1:$FLASK_PORT" 2>/dev/null || true
+fi
 
 {
     echo "<!-- bench:start -->"
@@ -150,7 +218,9 @@ PEAK_RSS=$(rss_kib "$QUIRE_PID" VmHWM)
     echo "|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
-    echo "- page view / nginx ceiling: **$(ratio "$VIEW_RPS" "$NGINX_RPS") %**"
+    echo "- page view / nginx ceiling: **$(ratio "$VIEW_RPS" "$NGINX_RPS") %**; member page view / nginx: **$(ratio "$MEMBER_RPS" "$NGINX_RPS") %**"
+    echo "- $PG_LINE"
+    echo "- $FLASK_LINE"
     echo "- logins: **$LOGIN_RPS/s** against an argon2 ceiling of **$ARGON2 verifications/s** (bench-argon2, one thread per core): **$(ratio "$LOGIN_RPS" "$ARGON2") %**"
     echo "- saves, 32 editors each on their own page (bench-save; each save is a GET of the editor then the POST, only POSTs timed): $SAVE_LINE"
     echo "- mixed workload, what was sent: ${MIX#MIX }"

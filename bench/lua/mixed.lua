@@ -6,6 +6,8 @@ local member_cookie = os.getenv("MEMBER_COOKIE")
 local member_token = os.getenv("MEMBER_TOKEN")
 local visitor_cookie = os.getenv("VISITOR_COOKIE")
 local visitor_token = os.getenv("VISITOR_TOKEN")
+-- MIX_LOGINS=0 sends a page view in the login slot (to see what the logins cost the rest).
+local with_logins = os.getenv("MIX_LOGINS") ~= "0"
 local words = { "garden", "river", "lantern", "compass", "journal", "archive" }
 local threads = {}
 local next_id = 1
@@ -46,7 +48,7 @@ request = function()
   elseif slot < 9 then
     searches = searches + 1
     return wrk.format("GET", "/search?q=" .. words[(n % #words) + 1])
-  elseif slot < 10 then
+  elseif slot < 10 and with_logins then
     logins = logins + 1
     return wrk.format("POST", "/login", { ["Cookie"] = visitor_cookie, ["Content-Type"] = "application/x-www-form-urlencoded" },
       "username=bench0000&password=bench-password&csrf_token=" .. visitor_token)
