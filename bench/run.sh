@@ -101,9 +101,10 @@ ROWS=()
 run() {
     local name=$1 conns=$2 url=$3; shift 3
     local before after out rps p50 p99 requests cpu
-    before=$(cpu_ticks "$QUIRE_PID")
+    before=0 after=0
+    [ -n "$QUIRE_PID" ] && before=$(cpu_ticks "$QUIRE_PID")
     out=$(timeout 120 wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"$DURATION" --latency "$@" "$url")
-    after=$(cpu_ticks "$QUIRE_PID")
+    [ -n "$QUIRE_PID" ] && after=$(cpu_ticks "$QUIRE_PID")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
