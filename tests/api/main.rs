@@ -26,6 +26,7 @@ mod observe;
 mod pages;
 mod profile;
 mod search;
+mod search_corpus;
 mod security;
 mod sessions;
 mod stall;
@@ -55,6 +56,7 @@ fn main() {
         ("throttle", throttle::tests()),
         ("wiki", wiki::tests()),
         ("search", search::tests()),
+        ("search_corpus", search_corpus::tests()),
         ("access_settings", access_settings::tests()),
         ("access_members_only", access_members_only::tests()),
         ("access_invites", access_invites::tests()),
