@@ -222,17 +222,24 @@ const SNIPPET_SCAN_BYTES: usize = 64 * 1024;
 struct Needles<'a> {
     stems: Vec<&'a str>,
     prefixes: Vec<&'a str>,
+    /// The first letters of the stems and prefixes.
+    firsts: Vec<char>,
 }
 
 impl Needles<'_> {
-    fn matches(&self, word: &str) -> bool {
-        let Some(folded) = fold(word) else { return false };
+    fn matches(&self, word: &[char]) -> bool {
+        // Folding and stemming every word of a page is the costly part: a stem starts with the
+        // first letter of its word (Snowball English only rewrites endings), so an ASCII word
+        // whose first letter starts no needle is passed over at once.
+        if let Some(first) = word.first().filter(|c| c.is_ascii()) {
+            if !self.firsts.contains(&first.to_ascii_lowercase()) {
+                return false;
+            }
+        }
+        let Some(folded) = fold(&word.iter().collect::<String>()) else { return false };
         if self.prefixes.iter().any(|p| folded.starts_with(p)) {
             return true;
         }
-        // Stemming every word of a page is the costly part: a stem starts with the first
-        // letter of its word (Snowball English only rewrites endings), so only words that
-        // start like a searched stem are stemmed.
         let first = folded.chars().next();
         if !self.stems.iter().any(|s| s.chars().next() == first) {
             return false;
@@ -248,7 +255,7 @@ pub fn snippet(body: &str, terms: &[Term], width: usize) -> Vec<(bool, String)> 
         scanned -= 1;
     }
     let (body, cut) = (&body[..scanned], scanned < body.len());
-    let mut needles = Needles { stems: Vec::new(), prefixes: Vec::new() };
+    let mut needles = Needles { stems: Vec::new(), prefixes: Vec::new(), firsts: Vec::new() };
     for term in terms {
         match term {
             Term::Word(w) => needles.stems.push(w),
@@ -256,24 +263,28 @@ pub fn snippet(body: &str, terms: &[Term], width: usize) -> Vec<(bool, String)> 
             Term::Phrase(ws) => needles.stems.extend(ws.iter().map(String::as_str)),
         }
     }
+    needles.firsts = needles.stems.iter().chain(&needles.prefixes).filter_map(|w| w.chars().next()).collect();
     let chars: Vec<char> = body.chars().collect();
-    // The words of the scanned text as character ranges, and whether each is a match.
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut start = None;
+    // The matching words as character ranges, from the first one to the end of its window.
+    let mut matched: Vec<(usize, usize)> = Vec::new();
+    let mut window_end = usize::MAX;
+    let mut word_start = None;
     for (i, c) in chars.iter().chain(std::iter::once(&' ')).enumerate() {
-        match (in_word(*c), start) {
-            (true, None) => start = Some(i),
+        match (in_word(*c), word_start) {
+            (true, None) => word_start = Some(i),
             (false, Some(s)) => {
-                spans.push((s, i));
-                start = None;
+                word_start = None;
+                if needles.matches(&chars[s..i]) {
+                    if matched.is_empty() {
+                        window_end = s.saturating_sub(width / 3) + width;
+                    }
+                    matched.push((s, i));
+                }
             }
+            (false, None) if i >= window_end => break,
             _ => {}
         }
     }
-    let matched: Vec<(usize, usize)> = spans
-        .into_iter()
-        .filter(|&(s, e)| needles.matches(&chars[s..e].iter().collect::<String>()))
-        .collect();
     let first = matched.first().map_or(0, |m| m.0);
     let start = first.saturating_sub(width / 3);
     let end = (start + width).min(chars.len());
