@@ -14,6 +14,7 @@ mod m0005_access;
 mod m0006_limits;
 mod m0007_revision_html;
 mod m0008_changes;
+mod m0009_search_terms;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_limits::Migration),
             Box::new(m0007_revision_html::Migration),
             Box::new(m0008_changes::Migration),
+            Box::new(m0009_search_terms::Migration),
         ]
     }
 }

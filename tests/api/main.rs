@@ -27,6 +27,7 @@ mod observe;
 mod pages;
 mod profile;
 mod search;
+mod search_corpus;
 mod security;
 mod sessions;
 mod stall;
@@ -57,6 +58,7 @@ fn main() {
         ("throttle", throttle::tests()),
         ("wiki", wiki::tests()),
         ("search", search::tests()),
+        ("search_corpus", search_corpus::tests()),
         ("access_settings", access_settings::tests()),
         ("access_members_only", access_members_only::tests()),
         ("access_invites", access_invites::tests()),
