@@ -341,6 +341,7 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_sessions(self.state.db.clone()));
+        let backups = crate::backup::schedule::spawn(&self.state);
         let limits = self.state.settings.connections;
         let (stop_metrics, stopped) = tokio::sync::watch::channel(false);
         let metrics = self.metrics_listener.map(|listener| {
@@ -359,6 +360,9 @@ impl Application {
         tracing::info!(port = self.port, max_connections = limits.max_connections, "listening");
         let served = crate::server::serve(self.listener, app, limits, shutdown).await;
         purge.abort();
+        if let Some(backups) = backups {
+            backups.abort();
+        }
         let _ = stop_metrics.send(true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::access::{Role, SettingKey};
@@ -210,6 +209,15 @@ pub struct ServeArgs {
     /// Serve /metrics and /healthz on a listener of their own at this address (then /metrics is not on the main port). [default: /metrics on the main port, for loopback clients only]
     #[arg(long, env = "QUIRE_METRICS_BIND", value_name = "ADDR:PORT")]
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Make a backup every HOURS (fractions allowed: 0.5 is every half hour), counted from 00:00 UTC; one instance makes each even when several run. [default: no scheduled backups]
+    #[arg(long, env = "QUIRE_BACKUP_EVERY", value_name = "HOURS", value_parser = crate::config::parse_hours)]
+    pub backup_every: Option<Duration>,
+    /// Where scheduled backups are written; give every instance the same one. [default: DATA_DIR/backups]
+    #[arg(long, env = "QUIRE_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Scheduled backups kept; older quire-backup-*.zip files in the backup dir are removed (no other file is). [default: 7]
+    #[arg(long, env = "QUIRE_BACKUP_KEEP", value_name = "N")]
+    pub backup_keep: Option<usize>,
 }
 
 impl StateArgs {
@@ -244,6 +252,9 @@ impl ServeArgs {
             }),
             image_hosts: self.image_hosts.clone(),
             metrics_bind: self.metrics_bind,
+            backup_every: self.backup_every,
+            backup_dir: self.backup_dir.clone(),
+            backup_keep: self.backup_keep,
             ..self.state.raw()
         })
     }
@@ -300,7 +311,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Restore { file, force, keep_sessions, quiet, state }) => {
             // Every check of the archive comes before the database is touched (even migrated).
             let path = file.clone();
-            let contents = tokio::task::spawn_blocking(move || crate::backup::read_archive(&path)).await??;
+            let archive = tokio::task::spawn_blocking(move || crate::backup::read_archive(&path)).await??;
             let (settings, db) = open(&state).await?;
             let shown = crate::config::redact_url(&settings.database_url);
             let progress = progress_for(quiet, "restoring");
@@ -309,24 +320,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &db,
                 &shown,
                 &settings.avatar_dir,
-                &contents,
+                &archive,
                 options,
                 progress.as_ref(),
+                &announce,
             )
             .await?;
             if !quiet {
                 print!("{}", report.summary());
-                println!("restored {} (taken {}) into {shown}", file.display(), contents.manifest.created_at);
+                println!("restored {} (taken {}) into {shown}", file.display(), archive.manifest.created_at);
             }
             Ok(())
         }
         Some(Command::Export { out, state }) => {
             let (_settings, db) = open(&state).await?;
-            let bytes = crate::export::export(&db).await?;
-            tokio::fs::write(&out, &bytes)
-                .await
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("export written to {} ({} bytes)", out.display(), bytes.len());
+            let (pages, bytes) =
+                crate::export::export_to(&db, crate::export::Reader::Everything, &out).await?;
+            println!("export written to {} ({pages} pages, {bytes} bytes)", out.display());
             Ok(())
         }
         Some(Command::CopyDatabase { to, force, quiet, state }) => {
@@ -339,7 +349,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::app::migrate(&target).await?;
             let progress = progress_for(quiet, "copying");
             let report =
-                crate::backup::copy_database(&source, &target, &shown, force, progress.as_ref()).await?;
+                crate::backup::copy_database(&source, &target, &shown, force, progress.as_ref(), &announce)
+                    .await?;
             if !quiet {
                 print!("{}", report.summary());
                 println!(
@@ -351,6 +362,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `--force` is about to erase, on stderr (even with `--quiet`).
+fn announce(text: &str) {
+    eprintln!("{text}");
 }
 
 /// A progress bar on a terminal (a line per stage otherwise), or nothing with `--quiet`.

@@ -13,6 +13,7 @@ mod m0004_throttle;
 mod m0005_access;
 mod m0006_limits;
 mod m0007_revision_html;
+mod m0010_backup_lease;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_access::Migration),
             Box::new(m0006_limits::Migration),
             Box::new(m0007_revision_html::Migration),
+            Box::new(m0010_backup_lease::Migration),
         ]
     }
 }

@@ -48,6 +48,37 @@ impl Routes {
     }
 }
 
+/// An export (see `export.rs`) as a zip download, streamed from a temporary file.
+async fn export_download(
+    state: &AppState,
+    reader: crate::export::Reader,
+) -> Result<axum::response::Response, crate::error::AppError> {
+    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    use tokio::io::AsyncReadExt;
+    let (file, size) = crate::export::to_temporary_file(&state.db, reader, &state.settings.data_dir).await?;
+    let chunks = futures_util::stream::unfold(file, |mut file| async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buffer)), file))
+            }
+            Err(err) => Some((Err(err), file)),
+        }
+    });
+    Ok((
+        [
+            (CONTENT_TYPE, "application/zip".to_owned()),
+            (CONTENT_DISPOSITION, "attachment; filename=\"quire-export.zip\"".to_owned()),
+            (CONTENT_LENGTH, size.to_string()),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
 fn all() -> Routes {
     Routes::new()
         .merge(main::router())

@@ -134,6 +134,10 @@ pub struct Options {
     pub connections: Option<quire::config::ConnectionLimits>,
     pub image_hosts: Option<String>,
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// `--backup-every`, `--backup-dir`, `--backup-keep`.
+    pub backup_every: Option<std::time::Duration>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: Option<usize>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -151,6 +155,16 @@ pub async fn spawn_on(backend: Backend, data_dir: Arc<TempDir>, database: Arc<Te
     start(backend, data_dir, database, Options::default()).await
 }
 
+/// Another instance over the same data dir and database, with its own options.
+pub async fn spawn_on_with(
+    backend: Backend,
+    data_dir: Arc<TempDir>,
+    database: Arc<TestDatabase>,
+    options: Options,
+) -> TestApp {
+    start(backend, data_dir, database, options).await
+}
+
 async fn start(
     backend: Backend,
     data_dir: Arc<TempDir>,
@@ -166,6 +180,9 @@ async fn start(
         connections: options.connections,
         image_hosts: options.image_hosts.clone(),
         metrics_bind: options.metrics_bind,
+        backup_every: options.backup_every,
+        backup_dir: options.backup_dir.clone(),
+        backup_keep: options.backup_keep,
         ..RawSettings::default()
     })
     .expect("test settings resolve");
