@@ -898,7 +898,139 @@ async fn bad_backup_options_are_refused_before_the_server_starts(backend: Backen
     }
 }
 
+async fn a_member_exports_what_they_may_read_and_nothing_else(backend: Backend) {
+    use crate::access_helpers::{assert_login_redirect, block, set_role, set_setting};
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let (_, profile) = app.browser.get_text("/profile").await;
+    assert!(profile.contains(r#"href="/export.zip""#), "the profile links the member's export");
+
+    let bob = app.new_browser();
+    assert_redirects_to(&bob.login("bob", "another long password").await, "/");
+    assert_redirects_to(&set_role(&app.browser, "bob", "reader").await, "/admin/users");
+    let response = bob.get("/export.zip").await;
+    assert_eq!(response.status(), StatusCode::OK, "a reader exports what they read");
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let files = entries(&response.bytes().await.unwrap());
+    for title in TITLES {
+        let stem = quire::export::file_stem(title);
+        assert!(
+            files.contains_key(&format!("pages/{stem}.md"))
+                && files.contains_key(&format!("html/{stem}.html"))
+        );
+    }
+    for (name, text) in &files {
+        assert!(!name.contains("Gone"), "a deleted page is not exported: {name}");
+        assert!(!text.contains("to be deleted"), "nor its text, anywhere: {name}");
+    }
+    let everything = entries(&app.browser.get("/admin/export.zip").await.bytes().await.unwrap());
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        everything.keys().collect::<Vec<_>>(),
+        "a member reads every live page, so their export holds every live page"
+    );
+
+    let visitor = app.new_browser();
+    assert_login_redirect(&visitor.get("/export.zip").await, "/export.zip");
+    set_setting(&app.browser, "read_access", "members").await;
+    assert_login_redirect(&visitor.get("/export.zip").await, "/export.zip");
+    assert_redirects_to(&block(&app.browser, "bob").await, "/admin/users");
+    let refused = bob.get("/export.zip").await;
+    assert!(refused.status().is_redirection(), "a blocked member exports nothing: {}", refused.status());
+    assert!(location(refused.headers()).starts_with("/login"));
+}
+
+/// The targets of `attribute="…"` in an HTML file.
+fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
+    let marker = format!(" {attribute}=\"");
+    html.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &html[at + marker.len()..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+/// Asserts that a relative link from a file in `folder` names an entry of the zip.
+#[track_caller]
+fn assert_resolves(
+    files: &std::collections::BTreeMap<String, String>,
+    from: &str,
+    folder: &str,
+    target: &str,
+) {
+    if target.starts_with("https://") || target.starts_with("http://") || target.starts_with('#') {
+        return;
+    }
+    assert!(!target.starts_with('/'), "{from}: {target:?} points outside the export");
+    let path = target.split('#').next().unwrap_or_default();
+    let name = format!("{folder}/{}", percent_encoding::percent_decode_str(path).decode_utf8_lossy());
+    assert!(files.contains_key(&name), "{from}: the link {target:?} names {name:?}, which the export lacks");
+}
+
+async fn every_exported_page_has_its_files_and_every_link_resolves_within_the_zip(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let guide = "Guides/Install: 100% a?b";
+    app.browser
+        .create_page(
+            guide,
+            "# Install\n\n## Steps\n\nBack to [[Home|home]], on to [[Zoé’s notes]], never to [[Nowhere]].\n\n\
+             ```rust\nfn main() { println!(\"[[Not a link]]\"); }\n```\n\n[the site](https://example.com/) and [recent](/recent).",
+        )
+        .await;
+    let response = app.browser.get("/admin/export.zip").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let files = entries(&response.bytes().await.unwrap());
+
+    let titles: Vec<&str> = TITLES.iter().copied().chain([guide]).collect();
+    let index = &files["html/index.html"];
+    for title in &titles {
+        let stem = quire::export::file_stem(title);
+        assert!(files.contains_key(&format!("pages/{stem}.md")), "{title} has its Markdown file");
+        assert!(files.contains_key(&format!("html/{stem}.html")), "{title} has its HTML file");
+        let href = format!("href=\"{}.html\"", quire::urls::segment(&stem));
+        assert!(index.contains(&href), "the index links {title}: {index}");
+    }
+    assert_eq!(files.keys().filter(|n| n.starts_with("pages/")).count(), titles.len(), "one file a page");
+    assert!(files.contains_key("html/style.css"));
+
+    let mut checked = 0;
+    for (name, text) in &files {
+        if let Some(page) = name.strip_prefix("pages/") {
+            for link in text.split("](").skip(1) {
+                let target = &link[..link.find(')').unwrap_or(link.len())];
+                // The author's own Markdown links are their source, kept as written.
+                if target == "/recent" {
+                    continue;
+                }
+                assert_resolves(&files, page, "pages", target);
+                checked += 1;
+            }
+        } else if name.ends_with(".html") {
+            for target in attribute_values(text, "href").into_iter().chain(attribute_values(text, "src")) {
+                assert_resolves(&files, name, "html", target);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "the links were found: {checked}");
+    let page = &files[&format!("html/{}.html", quire::export::file_stem(guide))];
+    for label in ["Nowhere", "recent"] {
+        let unlinked = format!(
+            r#"<a class="missing-page" title="Not in this export" rel="noopener noreferrer nofollow">{label}</a>"#
+        );
+        assert!(page.contains(&unlinked), "{label} is shown unlinked: {page}");
+    }
+    assert!(page.contains("[[Not a link]]"), "code is left as it is: {page}");
+    let markdown = &files[&format!("pages/{}.md", quire::export::file_stem(guide))];
+    assert!(markdown.contains("never to Nowhere."), "{markdown}");
+}
+
 crate::tests!(
+    a_member_exports_what_they_may_read_and_nothing_else,
+    every_exported_page_has_its_files_and_every_link_resolves_within_the_zip,
     every_table_and_column_of_the_database_is_in_the_backup,
     two_instances_make_one_scheduled_backup_per_slot_keep_the_newest_and_count_them,
     a_failed_scheduled_backup_is_counted_and_the_server_keeps_serving,
