@@ -25,6 +25,7 @@ trap cleanup EXIT
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need sqlite3 sqlite3
 need bc bc
+need /usr/bin/time time
 [ -z "$PG" ] || { need pg_dump postgresql-client; need psql postgresql-client; }
 
 echo "building…" >&2
@@ -43,27 +44,29 @@ fi
 sqlite3 "$WORK/quire.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 
 ROWS=()
-# seconds COMMAND…: runs it (bounded to an hour), prints the wall-clock seconds.
+# seconds COMMAND…: runs it (bounded to an hour), prints the wall-clock seconds and, through
+# GNU time, the peak resident memory in MiB.
 seconds() {
     local start end
     start=$(date +%s.%N)
-    timeout 3600 "$@" >/dev/null
+    timeout 3600 /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null
     end=$(date +%s.%N)
-    echo "$end - $start" | bc
+    echo "$(echo "scale=2; ($end - $start) / 1" | bc) | $(( $(cat "$WORK/rss") / 1024 ))"
 }
 size() { stat -c %s "$1"; }
 row() { ROWS+=("| $1 | $2 | $3 |"); }
-quire() { RUST_LOG=warn QUIRE_DATA_DIR="$WORK/data-$1" DATABASE_URL="$2" "$BIN" "${@:3}"; }
+# The command line of quire on a database (with a data dir of its own): in Q.
+on() { Q=(env RUST_LOG=warn "QUIRE_DATA_DIR=$WORK/data-$1" "DATABASE_URL=$2" "$BIN"); }
 pg_url() { echo "${PG%/*}/$1"; }
 createdb_pg() { psql -q "$PG" -c "CREATE DATABASE $1" >/dev/null; DBS+=("$1"); }
 
 echo "SQLite…" >&2
 SRC="sqlite://$WORK/quire.db"
-T=$(seconds quire src "$SRC" backup --quiet --out "$WORK/quire.zip")
+on src "$SRC"; T=$(seconds "${Q[@]}" backup --quiet --out "$WORK/quire.zip")
 row "\`quire backup\` from SQLite" "$T" "$(size "$WORK/quire.zip")"
 T=$(seconds sqlite3 "$WORK/quire.db" ".backup '$WORK/sqlite.bak'")
 row "\`sqlite3 .backup\`" "$T" "$(size "$WORK/sqlite.bak")"
-T=$(seconds quire restored "sqlite://$WORK/restored.db?mode=rwc" restore --quiet "$WORK/quire.zip")
+on restored "sqlite://$WORK/restored.db?mode=rwc"; T=$(seconds "${Q[@]}" restore --quiet "$WORK/quire.zip")
 row "\`quire restore\` into SQLite (with the search index rebuilt)" "$T" "$(size "$WORK/restored.db")"
 T=$(seconds sqlite3 "$WORK/copy.db" ".restore '$WORK/sqlite.bak'")
 row "\`sqlite3 .restore\`" "$T" "$(size "$WORK/copy.db")"
@@ -72,14 +75,14 @@ if [ -n "$PG" ]; then
     echo "PostgreSQL…" >&2
     RUN="bench_$$"
     createdb_pg "${RUN}_src"
-    T=$(seconds quire src "$SRC" copy-database --quiet --to "$(pg_url "${RUN}_src")")
+    on src "$SRC"; T=$(seconds "${Q[@]}" copy-database --quiet --to "$(pg_url "${RUN}_src")")
     row "\`quire copy-database\` SQLite → PostgreSQL" "$T" "—"
-    T=$(seconds quire pg "$(pg_url "${RUN}_src")" backup --quiet --out "$WORK/pg.zip")
+    on pg "$(pg_url "${RUN}_src")"; T=$(seconds "${Q[@]}" backup --quiet --out "$WORK/pg.zip")
     row "\`quire backup\` from PostgreSQL" "$T" "$(size "$WORK/pg.zip")"
     T=$(seconds pg_dump -Fc -f "$WORK/pg.dump" "$(pg_url "${RUN}_src")")
     row "\`pg_dump -Fc\`" "$T" "$(size "$WORK/pg.dump")"
     createdb_pg "${RUN}_quire"
-    T=$(seconds quire pgr "$(pg_url "${RUN}_quire")" restore --quiet "$WORK/pg.zip")
+    on pgr "$(pg_url "${RUN}_quire")"; T=$(seconds "${Q[@]}" restore --quiet "$WORK/pg.zip")
     row "\`quire restore\` into PostgreSQL (with the search index rebuilt)" "$T" "—"
     createdb_pg "${RUN}_pg"
     T=$(seconds pg_restore -d "$(pg_url "${RUN}_pg")" "$WORK/pg.dump")
@@ -88,6 +91,6 @@ fi
 
 echo "Dataset: $SEED_LINE; SQLite file $(size "$WORK/quire.db") bytes."
 echo
-echo "| step | seconds | bytes |"
-echo "|---|---|---|"
+echo "| step | seconds | peak RSS (MiB) | bytes |"
+echo "|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"

@@ -167,13 +167,14 @@ pub async fn backup(
     let read = read_snapshot(db, &txn, avatar_dir, &pieces, progress).await;
     drop(pieces);
     let written = writer.await.context("the archive writer failed")?;
-    txn.commit().await.context("cannot end the snapshot transaction")?;
-    match read {
+    let report = match read {
         // The writer's own error says what went wrong.
         Err(err) if err.is::<WriterStopped>() => written,
         Err(err) => Err(err),
         Ok(()) => written,
-    }
+    }?;
+    txn.commit().await.context("cannot end the snapshot transaction")?;
+    Ok(report)
 }
 
 async fn read_snapshot(

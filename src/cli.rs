@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the wiki (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(StateArgs),
     /// Manage members.
@@ -266,9 +266,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => {
             let args = Cli::parse_from(["quire", "serve"]).command;
             let Some(Command::Serve(args)) = args else { unreachable!("serve parses") };
-            serve(args).await
+            serve(*args).await
         }
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(args)) => {
             let (settings, _db) = open(&args).await?;
             println!("migrations applied to {}", crate::config::redact_url(&settings.database_url));

@@ -223,25 +223,29 @@ pub async fn export_to(db: &Db, reader: Reader, out: &Path) -> anyhow::Result<(u
     use futures_util::StreamExt;
     let txn = dump::snapshot(&db.read).await.context("cannot start the snapshot transaction")?;
     let titles = dump::titles_for_export(&txn, reader).await.context("cannot read the titles")?;
-    let (pages, received) = tokio::sync::mpsc::channel(16);
+    // Pages, then `None` once every page was read.
+    let (pages, received) = tokio::sync::mpsc::channel::<Option<ExportPage>>(16);
     let target = out.to_path_buf();
     let writer = tokio::task::spawn_blocking(move || write_export(received, titles, &target));
     let read = async {
         let mut rows = dump::stream_pages_for_export(&txn, reader).await?;
         while let Some(page) = rows.next().await {
-            if pages.send(page?).await.is_err() {
+            if pages.send(Some(page?)).await.is_err() {
                 // The writer stopped: its error says why.
-                break;
+                return Ok(());
             }
         }
+        // Every page was read: the writer may complete the zip.
+        let _ = pages.send(None).await;
         Ok::<_, sea_orm::DbErr>(())
     }
     .await;
     drop(pages);
     let written = writer.await.context("the export writer failed")?;
-    txn.commit().await.context("cannot end the snapshot transaction")?;
     read.context("cannot read the pages")?;
-    written
+    let done = written?;
+    txn.commit().await.context("cannot end the snapshot transaction")?;
+    Ok(done)
 }
 
 /// The export for a download: written to a temporary file in `dir` (so that it never sits whole
@@ -266,7 +270,7 @@ pub async fn to_temporary_file(
 }
 
 fn write_export(
-    mut pages: tokio::sync::mpsc::Receiver<ExportPage>,
+    mut pages: tokio::sync::mpsc::Receiver<Option<ExportPage>>,
     titles: std::collections::BTreeSet<String>,
     out: &Path,
 ) -> anyhow::Result<(usize, u64)> {
@@ -282,7 +286,12 @@ fn write_export(
             .large_file(true);
         let exported = |title: &str| titles.contains(title);
         let mut count = 0;
-        while let Some(page) = pages.blocking_recv() {
+        loop {
+            let page = match pages.blocking_recv() {
+                Some(Some(page)) => page,
+                Some(None) => break,
+                None => anyhow::bail!("the pages ended before the export was complete"),
+            };
             let stem = file_stem(&page.title);
             zip.start_file(format!("pages/{stem}.md"), options)?;
             zip.write_all(markdown_file(&page, &exported).as_bytes())?;

@@ -668,6 +668,21 @@ async fn only_admins_download_the_export(backend: Backend) {
     assert_eq!(response.headers()["content-type"], "application/zip");
     let files = entries(&response.bytes().await.unwrap());
     assert!(files.contains_key("pages/Second page.md") && files.contains_key("html/Second page.html"));
+    // A zip is compressed already: a browser asking for br or gzip gets the zip as it is.
+    let raw = app
+        .browser
+        .client
+        .get(app.browser.url("/admin/export.zip"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::OK);
+    assert_eq!(raw.headers()["content-encoding"], "identity");
+    let length: usize = raw.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = raw.bytes().await.unwrap();
+    assert_eq!(bytes.len(), length);
+    assert_eq!(entries(&bytes).keys().collect::<Vec<_>>(), files.keys().collect::<Vec<_>>());
 
     let bob = app.new_browser();
     assert_redirects_to(&bob.login("bob", "another long password").await, "/");

@@ -8,4 +8,4 @@ if [ ! -x /usr/bin/chromium ] || ! command -v unzip >/dev/null; then
 fi
 (cd tests/browser && npm install --no-audit --no-fund --silent)
 cargo build --quiet --bin quire
-node tests/browser/run.mjs target/debug/quire
+node tests/browser/run.mjs "${CARGO_TARGET_DIR:-target}/debug/quire"
