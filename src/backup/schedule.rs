@@ -222,9 +222,9 @@ mod tests {
             left,
             [
                 ".quire-backup-20261203T170000Z.zip.partial",
+                "notes.txt",
                 names[3].as_str(),
                 names[4].as_str(),
-                "notes.txt",
                 "quire-backup-latest.zip"
             ]
         );
