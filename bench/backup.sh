@@ -35,7 +35,8 @@ BIN="$TARGET/release/quire"
 
 if [ -n "${SEEDED:-}" ]; then
     cp "$SEEDED" "$WORK/quire.db"
-    SEED_LINE="copied from $SEEDED"
+    if [ -f "$SEEDED-wal" ]; then cp "$SEEDED-wal" "$WORK/quire.db-wal"; fi
+    SEED_LINE="$(cat "$SEEDED.seeded" 2>/dev/null || echo "copied from $SEEDED")"
 else
     echo "seeding $PAGES pages × $REVS revisions…" >&2
     SEED_LINE=$(timeout 3600 "$TARGET/release/examples/bench-seed" "sqlite://$WORK/quire.db?mode=rwc" "$PAGES" "$REVS" "$USERS")
@@ -54,7 +55,7 @@ seconds() {
     echo "$(echo "scale=2; ($end - $start) / 1" | bc) | $(( $(cat "$WORK/rss") / 1024 ))"
 }
 size() { stat -c %s "$1"; }
-row() { ROWS+=("| $1 | $2 | $3 |"); }
+row() { ROWS+=("| $1 | $2 | $3 |"); echo "| $1 | $2 | $3 |" >&2; }
 # The command line of quire on a database (with a data dir of its own): in Q.
 on() { Q=(env RUST_LOG=warn "QUIRE_DATA_DIR=$WORK/data-$1" "DATABASE_URL=$2" "$BIN"); }
 pg_url() { echo "${PG%/*}/$1"; }
