@@ -373,6 +373,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let purge = tokio::spawn(purge_sessions(self.state.db.clone()));
         let watch = tokio::spawn(self.state.cache.clone().watch(self.watch));
+        let backups = crate::backup::schedule::spawn(&self.state);
         let limits = self.state.settings.connections;
         let (stop_metrics, stopped) = tokio::sync::watch::channel(false);
         let metrics = self.metrics_listener.map(|listener| {
@@ -392,6 +393,9 @@ impl Application {
         let served = crate::server::serve(self.listener, app, limits, shutdown).await;
         purge.abort();
         watch.abort();
+        if let Some(backups) = backups {
+            backups.abort();
+        }
         let _ = stop_metrics.send(true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;

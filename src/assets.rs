@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
 
-const STYLESHEET: &str = include_str!("../static/style.css");
+pub(crate) const STYLESHEET: &str = include_str!("../static/style.css");
 const SCRIPT: &str = include_str!("../static/app.js");
 const FAVICON: &str = include_str!("../static/favicon.svg");
 

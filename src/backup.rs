@@ -1,11 +1,15 @@
 //! `quire backup`, `quire restore` and `quire copy-database`: the whole wiki as one archive
 //! (format in `docs/backup-format.md`), and moving it between databases of any backend.
 //!
-//! A backup reads every table in one snapshot transaction while the wiki keeps serving. A
-//! restore reads and checks the whole archive (every SHA-256, every row count, every value's
-//! type) before it writes anything, then writes in one transaction. A copy reads the source in
-//! one snapshot, writes the target in one transaction and compares what the target then holds
-//! with what was read before it commits.
+//! A backup reads every table in one snapshot transaction while the wiki keeps serving, and
+//! streams the rows into the zip as they come. A restore reads and checks the whole archive
+//! (every SHA-256, every row count, every value's type) before it writes anything, then reads
+//! it again as it writes, in one transaction. A copy streams the source from one snapshot into
+//! one write transaction and compares what the target then holds with what was read before it
+//! commits. None of them holds more than a few batches of rows in memory, whatever the wiki's
+//! size. `--force` says everything it is about to erase before it erases it.
+
+pub mod schedule;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -77,18 +81,11 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-/// Every table's rows and the avatar files: what an archive holds, checked.
-pub struct Contents {
+/// An archive whose every entry was checked against its manifest: what `restore` writes from.
+#[derive(Debug)]
+pub struct Checked {
+    pub path: PathBuf,
     pub manifest: Manifest,
-    pub tables: Vec<(&'static Table, Vec<Row>)>,
-    /// Avatar file name and bytes.
-    pub avatars: Vec<(String, Vec<u8>)>,
-}
-
-impl Contents {
-    pub fn rows(&self, name: &str) -> usize {
-        self.tables.iter().find(|(t, _)| t.name == name).map_or(0, |(_, rows)| rows.len())
-    }
 }
 
 fn backend_name(db: &Db) -> &'static str {
@@ -114,85 +111,33 @@ fn line(table: &Table, row: &Row) -> String {
     out
 }
 
-fn jsonl(table: &Table, rows: &[Row]) -> String {
-    rows.iter().map(|row| line(table, row)).collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// A plain file name: no directory part, nothing a path could climb with.
 fn plain_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != ".."
 }
 
-/// Reads every table in one snapshot, with the avatar files the snapshot's members name.
-pub async fn read_snapshot(
-    db: &Db,
-    avatar_dir: &Path,
-    progress: &(dyn Progress + Sync),
-) -> anyhow::Result<Contents> {
-    let txn = dump::snapshot(&db.read).await.context("cannot start the snapshot transaction")?;
-    let schema = dump::schema_version(&txn).await?;
-    let mut tables = Vec::new();
-    progress.start("tables", TABLES.len() as u64);
-    for table in TABLES {
-        let rows = dump::read_all(&txn, table)
-            .await
-            .with_context(|| format!("cannot read the table {}", table.name))?;
-        tables.push((table, rows));
-        progress.advance();
-    }
-    progress.finish();
+/// Table text handed to the archive writer at a time, at most (about): what a backup holds in
+/// memory is a few of these, whatever the size of the wiki.
+const PIECE_BYTES: usize = 256 * 1024;
+/// Pieces in flight between the snapshot reader and the archive writer.
+const PIECES_IN_FLIGHT: usize = 8;
 
-    // The files are read while the snapshot is held: a member who changes their avatar now
-    // writes a new file under a new name, and the old one is what the snapshot names.
-    let names: Vec<String> = tables
-        .iter()
-        .find(|(t, _)| t.name == "users")
-        .map(|(t, rows)| {
-            let at = t.columns.iter().position(|c| c.name == "avatar").unwrap_or(usize::MAX);
-            rows.iter().filter_map(|row| row.get(at)?.as_str().map(str::to_owned)).collect()
-        })
-        .unwrap_or_default();
-    let mut avatars = Vec::new();
-    progress.start("avatars", names.len() as u64);
-    for name in names {
-        progress.advance();
-        if !plain_name(&name) {
-            tracing::warn!(avatar = %name, "an avatar name that is not a plain file name is left out");
-            continue;
-        }
-        match tokio::fs::read(avatar_dir.join(&name)).await {
-            Ok(bytes) => avatars.push((name, bytes)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                tracing::warn!(avatar = %name, "an avatar file named in the database is missing: left out");
-            }
-            Err(err) => {
-                return Err(err)
-                    .with_context(|| format!("cannot read the avatar {}", avatar_dir.join(&name).display()));
-            }
-        }
-    }
-    progress.finish();
-    txn.commit().await.context("cannot end the snapshot transaction")?;
-
-    let created_at = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let manifest = Manifest {
-        format: FORMAT.to_owned(),
-        format_version: FORMAT_VERSION,
-        quire_version: env!("CARGO_PKG_VERSION").to_owned(),
-        created_at,
-        source_backend: backend_name(db).to_owned(),
-        schema,
-        tables: Vec::new(),
-        files: Vec::new(),
-    };
-    Ok(Contents { manifest, tables, avatars })
+/// What the snapshot reader hands the archive writer, in order.
+enum Piece {
+    /// The next table's entry starts.
+    Table(&'static Table),
+    /// JSON Lines of the current table.
+    Lines { text: String, rows: u64 },
+    /// An avatar file, copied into the archive from where it lies.
+    File { name: String, path: PathBuf },
+    /// Everything was read: the manifest (without its lists, which the writer fills).
+    Done(Manifest),
 }
+
+/// The archive writer stopped (it says why): the reader has nobody to hand pieces to.
+#[derive(Debug, thiserror::Error)]
+#[error("the archive writer stopped")]
+struct WriterStopped;
 
 /// What a backup wrote.
 #[derive(Debug)]
@@ -204,24 +149,106 @@ pub struct BackupReport {
 
 /// Writes a backup of the wiki to `out`: to a temporary file beside it, renamed into place
 /// once complete, so that `out` is never a half-written archive.
+///
+/// The tables are read in one snapshot transaction as streams of rows, which go to the zip
+/// writer (on a blocking thread) as they come: memory stays bounded whatever the wiki's size.
+/// The avatar files are copied while the snapshot is still held: a member who changes their
+/// avatar meanwhile writes a new file under a new name, and the old one is what the snapshot names.
 pub async fn backup(
     db: &Db,
     avatar_dir: &Path,
     out: &Path,
     progress: &(dyn Progress + Sync),
 ) -> anyhow::Result<BackupReport> {
-    let contents = read_snapshot(db, avatar_dir, progress).await?;
-    let out = out.to_path_buf();
-    tokio::task::spawn_blocking(move || write_archive(contents, &out))
-        .await
-        .context("the archive writer failed")?
+    let txn = dump::snapshot(&db.read).await.context("cannot start the snapshot transaction")?;
+    let (pieces, received) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+    let target = out.to_path_buf();
+    let writer = tokio::task::spawn_blocking(move || write_archive(received, &target));
+    let read = read_snapshot(db, &txn, avatar_dir, &pieces, progress).await;
+    drop(pieces);
+    let written = writer.await.context("the archive writer failed")?;
+    let report = match read {
+        // The writer's own error says what went wrong.
+        Err(err) if err.is::<WriterStopped>() => written,
+        Err(err) => Err(err),
+        Ok(()) => written,
+    }?;
+    txn.commit().await.context("cannot end the snapshot transaction")?;
+    Ok(report)
 }
 
-fn write_archive(mut contents: Contents, out: &Path) -> anyhow::Result<BackupReport> {
+async fn read_snapshot(
+    db: &Db,
+    txn: &DatabaseTransaction,
+    avatar_dir: &Path,
+    pieces: &tokio::sync::mpsc::Sender<Piece>,
+    progress: &(dyn Progress + Sync),
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let send = |piece| async { pieces.send(piece).await.map_err(|_| WriterStopped) };
+    let schema = dump::schema_version(txn).await?;
+    let mut avatars: Vec<String> = Vec::new();
+    progress.start("tables", TABLES.len() as u64);
+    for table in TABLES {
+        send(Piece::Table(table)).await?;
+        let avatar_at =
+            (table.name == "users").then(|| table.columns.iter().position(|c| c.name == "avatar")).flatten();
+        let mut rows = dump::stream_all(txn, table)
+            .await
+            .with_context(|| format!("cannot read the table {}", table.name))?;
+        let (mut text, mut count) = (String::new(), 0u64);
+        while let Some(row) = rows.next().await {
+            let row = row.with_context(|| format!("cannot read the table {}", table.name))?;
+            if let Some(name) = avatar_at.and_then(|at| row.get(at)?.as_str()) {
+                avatars.push(name.to_owned());
+            }
+            text.push_str(&line(table, &row));
+            count += 1;
+            if text.len() >= PIECE_BYTES {
+                send(Piece::Lines { text: std::mem::take(&mut text), rows: count }).await?;
+                count = 0;
+            }
+        }
+        if count > 0 {
+            send(Piece::Lines { text, rows: count }).await?;
+        }
+        progress.advance();
+    }
+    progress.finish();
+
+    progress.start("avatars", avatars.len() as u64);
+    for name in avatars {
+        progress.advance();
+        if !plain_name(&name) {
+            tracing::warn!(avatar = %name, "an avatar name that is not a plain file name is left out");
+            continue;
+        }
+        let path = avatar_dir.join(&name);
+        send(Piece::File { name, path }).await?;
+    }
+    progress.finish();
+
+    let created_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    send(Piece::Done(Manifest {
+        format: FORMAT.to_owned(),
+        format_version: FORMAT_VERSION,
+        quire_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at,
+        source_backend: backend_name(db).to_owned(),
+        schema,
+        tables: Vec::new(),
+        files: Vec::new(),
+    }))
+    .await?;
+    Ok(())
+}
+
+fn write_archive(pieces: tokio::sync::mpsc::Receiver<Piece>, out: &Path) -> anyhow::Result<BackupReport> {
     let file_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let partial = out.with_file_name(format!(".{file_name}.partial"));
-    let result = write_zip(&mut contents, &partial);
-    match result {
+    match write_zip(pieces, &partial) {
         Ok(report) => {
             std::fs::rename(&partial, out)
                 .with_context(|| format!("cannot move the archive to {}", out.display()))?;
@@ -234,47 +261,120 @@ fn write_archive(mut contents: Contents, out: &Path) -> anyhow::Result<BackupRep
     }
 }
 
-fn write_zip(contents: &mut Contents, path: &Path) -> anyhow::Result<BackupReport> {
+/// Bytes on their way somewhere, with their SHA-256 and count taken as they pass.
+struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, sha: Sha256::new(), bytes: 0 }
+    }
+
+    fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.sha.finalize()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The table entry being written: its name, path, rows so far and running SHA-256.
+struct OpenTable {
+    table: &'static Table,
+    rows: u64,
+    sha: Sha256,
+}
+
+fn write_zip(mut pieces: tokio::sync::mpsc::Receiver<Piece>, path: &Path) -> anyhow::Result<BackupReport> {
     use zip::write::SimpleFileOptions;
     let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let options =
         SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(true);
     let mut report = BackupReport { tables: Vec::new(), files: 0, bytes: 0 };
-    for (table, rows) in &contents.tables {
-        let text = jsonl(table, rows);
-        let entry = format!("tables/{}.jsonl", table.name);
-        zip.start_file(entry.as_str(), options)?;
-        zip.write_all(text.as_bytes())?;
-        contents.manifest.tables.push(TableEntry {
-            name: table.name.to_owned(),
-            path: entry,
-            columns: columns_of(table),
-            rows: rows.len() as u64,
-            sha256: sha256_hex(text.as_bytes()),
-        });
-        report.tables.push((table.name, rows.len() as u64));
+    let (mut tables, mut files) = (Vec::new(), Vec::new());
+    let mut open: Option<OpenTable> = None;
+    let mut close = |open: &mut Option<OpenTable>, report: &mut BackupReport| {
+        if let Some(done) = open.take() {
+            tables.push(TableEntry {
+                name: done.table.name.to_owned(),
+                path: table_path(done.table),
+                columns: columns_of(done.table),
+                rows: done.rows,
+                sha256: hex::encode(done.sha.finalize()),
+            });
+            report.tables.push((done.table.name, done.rows));
+        }
+    };
+    while let Some(piece) = pieces.blocking_recv() {
+        match piece {
+            Piece::Table(table) => {
+                close(&mut open, &mut report);
+                zip.start_file(table_path(table).as_str(), options)?;
+                open = Some(OpenTable { table, rows: 0, sha: Sha256::new() });
+            }
+            Piece::Lines { text, rows } => {
+                let current = open.as_mut().context("rows came before their table")?;
+                zip.write_all(text.as_bytes())?;
+                current.sha.update(text.as_bytes());
+                current.rows += rows;
+            }
+            Piece::File { name, path } => {
+                close(&mut open, &mut report);
+                let mut source = match std::fs::File::open(&path) {
+                    Ok(source) => source,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        tracing::warn!(avatar = %name, "an avatar file named in the database is missing: left out");
+                        continue;
+                    }
+                    Err(err) => {
+                        return Err(err)
+                            .with_context(|| format!("cannot read the avatar {}", path.display()));
+                    }
+                };
+                let entry = format!("{AVATARS}{name}");
+                // Images are compressed already.
+                zip.start_file(entry.as_str(), options.compression_method(zip::CompressionMethod::Stored))?;
+                let mut hashing = Hashing::new(&mut zip);
+                std::io::copy(&mut source, &mut hashing)
+                    .with_context(|| format!("cannot read the avatar {}", path.display()))?;
+                let (_, sha256, size) = hashing.finish();
+                files.push(FileEntry { path: entry, size, sha256 });
+                report.files += 1;
+            }
+            Piece::Done(mut manifest) => {
+                close(&mut open, &mut report);
+                manifest.tables = std::mem::take(&mut tables);
+                manifest.files = std::mem::take(&mut files);
+                zip.start_file(MANIFEST, options)?;
+                zip.write_all(&serde_json::to_vec_pretty(&manifest)?)?;
+                let mut writer = zip.finish()?;
+                writer.flush()?;
+                let file = writer.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                report.bytes = file.metadata()?.len();
+                return Ok(report);
+            }
+        }
     }
-    for (name, bytes) in &contents.avatars {
-        let entry = format!("{AVATARS}{name}");
-        // Images are compressed already.
-        zip.start_file(entry.as_str(), options.compression_method(zip::CompressionMethod::Stored))?;
-        zip.write_all(bytes)?;
-        contents.manifest.files.push(FileEntry {
-            path: entry,
-            size: bytes.len() as u64,
-            sha256: sha256_hex(bytes),
-        });
-        report.files += 1;
-    }
-    zip.start_file(MANIFEST, options)?;
-    zip.write_all(&serde_json::to_vec_pretty(&contents.manifest)?)?;
-    let mut writer = zip.finish()?;
-    writer.flush()?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    report.bytes = file.metadata()?.len();
-    Ok(report)
+    anyhow::bail!("the snapshot ended before the archive was complete")
+}
+
+fn table_path(table: &Table) -> String {
+    format!("tables/{}.jsonl", table.name)
 }
 
 fn columns_of(table: &Table) -> Vec<ColumnEntry> {
@@ -285,13 +385,20 @@ fn columns_of(table: &Table) -> Vec<ColumnEntry> {
         .collect()
 }
 
+type Zip = zip::ZipArchive<std::io::BufReader<std::fs::File>>;
+
+fn open_zip(path: &Path) -> Result<Zip, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
+    zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| format!("it is not a complete zip archive ({e})"))
+}
+
 /// Reads and checks a whole archive: the manifest, then every entry against it (SHA-256,
 /// size, row count, the type of every value). Nothing is trusted before all of it agrees.
-pub fn read_archive(path: &Path) -> Result<Contents, Damaged> {
+/// Entries are read as streams: nothing but the manifest is kept in memory.
+pub fn read_archive(path: &Path) -> Result<Checked, Damaged> {
     let damaged = |reason: String| Damaged { path: path.display().to_string(), reason };
-    let file = std::fs::File::open(path).map_err(|e| damaged(format!("cannot open it: {e}")))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|e| damaged(format!("it is not a complete zip archive ({e})")))?;
+    let mut zip = open_zip(path).map_err(damaged)?;
 
     let manifest: Manifest = {
         let bytes = read_entry(&mut zip, MANIFEST, MANIFEST_LIMIT).map_err(damaged)?;
@@ -309,40 +416,16 @@ pub fn read_archive(path: &Path) -> Result<Contents, Damaged> {
     }
 
     let mut listed = vec![MANIFEST.to_owned()];
-    let mut tables = Vec::new();
     for table in TABLES {
-        let entry = manifest
-            .tables
-            .iter()
-            .find(|e| e.name == table.name)
-            .ok_or_else(|| damaged(format!("its manifest lists no table {}", table.name)))?;
+        let entry = table_entry(&manifest, table).map_err(damaged)?;
         if entry.columns != columns_of(table) {
             return Err(damaged(format!(
                 "the columns of the table {} are not those this Quire knows",
                 table.name
             )));
         }
-        let bytes = read_entry(&mut zip, &entry.path, u64::MAX).map_err(&damaged)?;
-        if sha256_hex(&bytes) != entry.sha256 {
-            return Err(damaged(format!("{} does not match its SHA-256 in the manifest", entry.path)));
-        }
-        let text = String::from_utf8(bytes).map_err(|_| damaged(format!("{} is not UTF-8", entry.path)))?;
-        let mut rows = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let row =
-                parse_line(table, raw).map_err(|p| damaged(format!("{} line {}: {p}", entry.path, i + 1)))?;
-            rows.push(row);
-        }
-        if rows.len() as u64 != entry.rows {
-            return Err(damaged(format!(
-                "{} holds {} rows where the manifest counts {}",
-                entry.path,
-                rows.len(),
-                entry.rows
-            )));
-        }
+        read_table(&mut zip, table, entry, &mut |_| Ok(())).map_err(damaged)?;
         listed.push(entry.path.clone());
-        tables.push((table, rows));
     }
     if let Some(extra) = manifest.tables.iter().find(|e| dump::table(&e.name).is_none()) {
         return Err(damaged(format!(
@@ -350,38 +433,93 @@ pub fn read_archive(path: &Path) -> Result<Contents, Damaged> {
             extra.name
         )));
     }
-
-    let mut avatars = Vec::new();
     for entry in &manifest.files {
-        let name = entry.path.strip_prefix(AVATARS).filter(|n| plain_name(n)).ok_or_else(|| {
-            damaged(format!("its manifest lists a file {:?} outside {AVATARS}", entry.path))
-        })?;
-        let bytes = read_entry(&mut zip, &entry.path, entry.size.saturating_add(1)).map_err(&damaged)?;
-        if bytes.len() as u64 != entry.size || sha256_hex(&bytes) != entry.sha256 {
-            return Err(damaged(format!(
-                "{} does not match its size and SHA-256 in the manifest",
-                entry.path
-            )));
-        }
+        avatar_name(entry).map_err(damaged)?;
+        copy_file(&mut zip, entry, &mut std::io::sink()).map_err(damaged)?;
         listed.push(entry.path.clone());
-        avatars.push((name.to_owned(), bytes));
     }
     if let Some(extra) = zip.file_names().find(|n| !listed.iter().any(|l| l == n)) {
         return Err(damaged(format!("it holds {extra:?}, which its manifest does not list")));
     }
-    Ok(Contents { manifest, tables, avatars })
+    Ok(Checked { path: path.to_path_buf(), manifest })
+}
+
+fn table_entry<'m>(manifest: &'m Manifest, table: &Table) -> Result<&'m TableEntry, String> {
+    manifest
+        .tables
+        .iter()
+        .find(|e| e.name == table.name)
+        .ok_or_else(|| format!("its manifest lists no table {}", table.name))
+}
+
+fn avatar_name(entry: &FileEntry) -> Result<&str, String> {
+    entry
+        .path
+        .strip_prefix(AVATARS)
+        .filter(|n| plain_name(n))
+        .ok_or_else(|| format!("its manifest lists a file {:?} outside {AVATARS}", entry.path))
+}
+
+/// Reads one table's entry line by line, handing each checked row to `row`; then checks the
+/// entry's SHA-256 and row count against the manifest.
+fn read_table(
+    zip: &mut Zip,
+    table: &'static Table,
+    entry: &TableEntry,
+    row: &mut dyn FnMut(Row) -> Result<(), String>,
+) -> Result<(), String> {
+    use std::io::BufRead;
+    let reader = zip.by_name(&entry.path).map_err(|e| missing_entry(&entry.path, e))?;
+    let mut reader = std::io::BufReader::new(reader);
+    let mut sha = Sha256::new();
+    let mut raw = Vec::new();
+    let mut rows = 0u64;
+    loop {
+        raw.clear();
+        let n = reader.read_until(b'\n', &mut raw).map_err(|e| format!("{} is damaged ({e})", entry.path))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&raw);
+        rows += 1;
+        let text = std::str::from_utf8(&raw).map_err(|_| format!("{} is not UTF-8", entry.path))?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let parsed = parse_line(table, text).map_err(|p| format!("{} line {rows}: {p}", entry.path))?;
+        row(parsed)?;
+    }
+    if hex::encode(sha.finalize()) != entry.sha256 {
+        return Err(format!("{} does not match its SHA-256 in the manifest", entry.path));
+    }
+    if rows != entry.rows {
+        return Err(format!("{} holds {rows} rows where the manifest counts {}", entry.path, entry.rows));
+    }
+    Ok(())
+}
+
+/// Copies one file entry to `out`, checking its size and SHA-256 against the manifest.
+fn copy_file(zip: &mut Zip, entry: &FileEntry, out: &mut dyn Write) -> Result<(), String> {
+    let reader = zip.by_name(&entry.path).map_err(|e| missing_entry(&entry.path, e))?;
+    let mut hashing = Hashing::new(out);
+    std::io::copy(&mut reader.take(entry.size.saturating_add(1)), &mut hashing)
+        .map_err(|e| format!("{} is damaged ({e})", entry.path))?;
+    let (_, sha256, size) = hashing.finish();
+    if size != entry.size || sha256 != entry.sha256 {
+        return Err(format!("{} does not match its size and SHA-256 in the manifest", entry.path));
+    }
+    Ok(())
+}
+
+fn missing_entry(name: &str, err: zip::result::ZipError) -> String {
+    match err {
+        zip::result::ZipError::FileNotFound => format!("it holds no {name}"),
+        other => format!("{name} cannot be read ({other})"),
+    }
 }
 
 /// The bytes of one entry, read to its end (which checks its CRC-32).
-fn read_entry<R: Read + std::io::Seek>(
-    zip: &mut zip::ZipArchive<R>,
-    name: &str,
-    limit: u64,
-) -> Result<Vec<u8>, String> {
-    let entry = zip.by_name(name).map_err(|e| match e {
-        zip::result::ZipError::FileNotFound => format!("it holds no {name}"),
-        other => format!("{name} cannot be read ({other})"),
-    })?;
+fn read_entry(zip: &mut Zip, name: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let entry = zip.by_name(name).map_err(|e| missing_entry(name, e))?;
     let mut bytes = Vec::new();
     entry.take(limit).read_to_end(&mut bytes).map_err(|e| format!("{name} is damaged ({e})"))?;
     Ok(bytes)
@@ -448,135 +586,299 @@ fn not_empty(target: &str, counts: &[(&str, u64)]) -> anyhow::Error {
     .into()
 }
 
-/// Writes `tables` into the target inside `txn`: refuses or erases a non-empty target, inserts
-/// every row as it is, rebuilds the search index and moves the sequences past the ids.
-async fn write_tables(
+/// Says what a forced restore or copy is about to erase (the command line prints it on stderr).
+pub type Announce<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Refuses a target that holds content, unless forced; forced, first says everything it holds
+/// (`announce`), then erases it. Returns the content counts erased.
+async fn prepare_target(
     txn: &DatabaseTransaction,
     target_shown: &str,
-    tables: &[(&'static Table, Vec<Row>)],
     options: WriteOptions,
-    progress: &(dyn Progress + Sync),
-) -> anyhow::Result<WriteReport> {
-    let mut report = WriteReport::default();
+    announce: Announce<'_>,
+) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let present = dump::content_counts(txn).await?;
-    if !present.is_empty() && !options.force {
-        return Err(not_empty(target_shown, &present));
+    if !present.is_empty() {
+        if !options.force {
+            return Err(not_empty(target_shown, &present));
+        }
+        let everything = dump::all_counts(txn).await?;
+        announce(&format!(
+            "--force: erasing everything the database at {target_shown} holds before writing: {}",
+            list(&everything)
+        ));
     }
-    report.erased = present;
     // Sessions and throttle windows of a fresh instance go too: they are not content.
     dump::erase_all(txn).await.context("cannot erase the target")?;
-
-    progress.start("tables", tables.len() as u64);
-    for (table, rows) in tables {
-        progress.advance();
-        if table.name == "sessions" && !options.keep_sessions {
-            continue;
-        }
-        dump::insert_all(txn, table, rows)
-            .await
-            .with_context(|| format!("cannot write the table {}", table.name))?;
-        report.written.push((table.name, rows.len() as u64));
-    }
-    progress.finish();
-
-    let pages = dump::live_pages(txn).await?;
-    progress.start("search", pages.len() as u64);
-    for (id, title, content, format) in &pages {
-        progress.advance();
-        search::index(txn, *id, title, &search::text_of(content, format))
-            .await
-            .with_context(|| format!("cannot index the page {title:?}"))?;
-    }
-    progress.finish();
-    report.pages_indexed = pages.len();
-    dump::continue_sequences(txn).await.context("cannot move the id sequences")?;
-    Ok(report)
+    Ok(present)
 }
 
-/// Restores checked `contents` into `target` (already migrated) and its avatar directory.
+/// Live pages indexed per batch when the search index is rebuilt.
+const INDEX_BATCH: u64 = 500;
+
+/// After the rows: rebuilds the search index (a batch of pages at a time) and moves the id
+/// sequences past the ids written. Returns the number of pages indexed.
+async fn finish_target(txn: &DatabaseTransaction, progress: &(dyn Progress + Sync)) -> anyhow::Result<usize> {
+    let pages = dump::table("pages").context("the pages table is listed")?;
+    progress.start("search", dump::count(txn, pages).await?);
+    let (mut after, mut indexed) = (0, 0usize);
+    loop {
+        let batch = dump::live_pages_after(txn, after, INDEX_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.0;
+        for (id, title, content, format) in &batch {
+            progress.advance();
+            search::index(txn, *id, title, &search::text_of(content, format))
+                .await
+                .with_context(|| format!("cannot index the page {title:?}"))?;
+        }
+        indexed += batch.len();
+    }
+    progress.finish();
+    dump::continue_sequences(txn).await.context("cannot move the id sequences")?;
+    Ok(indexed)
+}
+
+/// Rows handed to the database at a time, at most (`insert_all` cuts them into statements).
+const LOAD_ROWS: usize = 500;
+const LOAD_BYTES: usize = 4 * 1024 * 1024;
+
+fn row_bytes(row: &Row) -> usize {
+    row.iter().map(|v| v.as_str().map_or(8, str::len)).sum()
+}
+
+/// What the archive reader hands the restore, in order.
+enum Load {
+    Rows(&'static Table, Vec<Row>),
+    /// A table was read whole, and matched its manifest entry again.
+    Done(&'static Table, u64),
+}
+
+/// The restore stopped taking rows (it says why): the archive reader stops too.
+#[derive(Debug, thiserror::Error)]
+#[error("the restore stopped")]
+struct RestoreStopped;
+
+/// Restores a checked archive into `target` (already migrated) and its avatar directory, in one
+/// transaction. The archive is read a second time, as a stream, and checked again on the way
+/// (a file changed since it was checked rolls the whole restore back).
 pub async fn restore(
     target: &Db,
     target_shown: &str,
     avatar_dir: &Path,
-    contents: &Contents,
+    archive: &Checked,
     options: WriteOptions,
     progress: &(dyn Progress + Sync),
+    announce: Announce<'_>,
 ) -> anyhow::Result<WriteReport> {
     let txn = target.write.begin().await.context("cannot start the restore transaction")?;
-    let mut report = write_tables(&txn, target_shown, &contents.tables, options, progress).await?;
-
-    let mut written: Vec<PathBuf> = Vec::new();
-    let files = write_avatars(avatar_dir, &contents.avatars, &mut written).await;
-    let committed = match files {
-        Ok(()) => txn.commit().await.context("cannot commit the restore"),
-        Err(err) => Err(err),
+    let mut report = WriteReport {
+        erased: prepare_target(&txn, target_shown, options, announce).await?,
+        ..WriteReport::default()
     };
-    if let Err(err) = committed {
-        for path in &written {
-            let _ = tokio::fs::remove_file(path).await;
+
+    let (batches, mut received) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+    let (path, manifest, dir) = (archive.path.clone(), archive.manifest.clone(), avatar_dir.to_path_buf());
+    let keep_sessions = options.keep_sessions;
+    let reader =
+        tokio::task::spawn_blocking(move || load_archive(&path, &manifest, &dir, keep_sessions, &batches));
+    progress.start("tables", TABLES.len() as u64);
+    let mut failed = None;
+    while let Some(load) = received.recv().await {
+        match load {
+            Load::Rows(table, rows) => {
+                if let Err(err) = dump::insert_all(&txn, table, &rows).await {
+                    failed = Some(err.context(format!("cannot write the table {}", table.name)));
+                    break;
+                }
+            }
+            Load::Done(table, rows) => {
+                progress.advance();
+                report.written.push((table.name, rows));
+            }
         }
+    }
+    drop(received);
+    progress.finish();
+    let loaded = reader.await.context("the archive reader failed")?;
+    let files = match (failed, loaded) {
+        (Some(err), Ok(files)) => {
+            remove_all(&files).await;
+            return Err(err);
+        }
+        (Some(err), Err(_)) | (None, Err(err)) => return Err(err),
+        (None, Ok(files)) => files,
+    };
+    let finished = async {
+        report.pages_indexed = finish_target(&txn, progress).await?;
+        txn.commit().await.context("cannot commit the restore")
+    };
+    if let Err(err) = finished.await {
+        remove_all(&files).await;
         return Err(err);
     }
-    report.avatars = written.len();
+    report.avatars = files.len();
     Ok(report)
 }
 
-async fn write_avatars(
-    dir: &Path,
-    avatars: &[(String, Vec<u8>)],
-    written: &mut Vec<PathBuf>,
-) -> anyhow::Result<()> {
-    if avatars.is_empty() {
-        return Ok(());
+async fn remove_all(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = tokio::fs::remove_file(path).await;
     }
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("cannot create the avatar directory {}", dir.display()))?;
-    for (name, bytes) in avatars {
-        let path = dir.join(name);
-        // An avatar already there under the same random name is the same file.
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+}
+
+/// The restore's archive reader (a blocking thread): every table's rows in batches, each table
+/// checked again against the manifest, then the avatar files written into `avatar_dir` (each
+/// under a temporary name until its SHA-256 matched). Returns the avatar files it wrote.
+fn load_archive(
+    path: &Path,
+    manifest: &Manifest,
+    avatar_dir: &Path,
+    keep_sessions: bool,
+    batches: &tokio::sync::mpsc::Sender<Load>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let damaged = |reason: String| Damaged { path: path.display().to_string(), reason };
+    let mut zip = open_zip(path).map_err(damaged)?;
+    for table in TABLES {
+        let entry = table_entry(manifest, table).map_err(damaged)?;
+        let wanted = keep_sessions || table.name != "sessions";
+        let (mut batch, mut bytes, mut stopped) = (Vec::new(), 0usize, false);
+        let read = read_table(&mut zip, table, entry, &mut |row| {
+            if !wanted {
+                return Ok(());
+            }
+            bytes += row_bytes(&row);
+            batch.push(row);
+            if batch.len() >= LOAD_ROWS || bytes >= LOAD_BYTES {
+                bytes = 0;
+                if batches.blocking_send(Load::Rows(table, std::mem::take(&mut batch))).is_err() {
+                    stopped = true;
+                    return Err(String::new());
+                }
+            }
+            Ok(())
+        });
+        if stopped {
+            return Err(RestoreStopped.into());
+        }
+        read.map_err(damaged)?;
+        if !wanted {
             continue;
         }
-        tokio::fs::write(&path, bytes).await.with_context(|| format!("cannot write {}", path.display()))?;
+        let sent = (batch.is_empty() || batches.blocking_send(Load::Rows(table, batch)).is_ok())
+            && batches.blocking_send(Load::Done(table, entry.rows)).is_ok();
+        if !sent {
+            return Err(RestoreStopped.into());
+        }
+    }
+
+    let mut written = Vec::new();
+    let result = write_files(&mut zip, manifest, avatar_dir, &mut written);
+    if result.is_err() {
+        for path in &written {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    result.map(|()| written)
+}
+
+fn write_files(
+    zip: &mut Zip,
+    manifest: &Manifest,
+    avatar_dir: &Path,
+    written: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    if manifest.files.is_empty() {
+        return Ok(());
+    }
+    let damaged = |reason: String| Damaged { path: avatar_dir.display().to_string(), reason };
+    std::fs::create_dir_all(avatar_dir)
+        .with_context(|| format!("cannot create the avatar directory {}", avatar_dir.display()))?;
+    for entry in &manifest.files {
+        let name = avatar_name(entry).map_err(damaged)?;
+        let path = avatar_dir.join(name);
+        // An avatar already there under the same random name is the same file.
+        if path.exists() {
+            continue;
+        }
+        let partial = avatar_dir.join(format!(".{name}.partial"));
+        let mut out =
+            std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
+        let copied = copy_file(zip, entry, &mut out);
+        drop(out);
+        if let Err(reason) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(damaged(reason).into());
+        }
+        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
     Ok(())
 }
 
-/// Copies the whole wiki from `source` to `target` (already migrated): a snapshot read, one
-/// write transaction, and a comparison of every table as the target then holds it with what was
-/// read, before the commit. Sessions are copied, so members stay logged in across the move.
+/// Copies the whole wiki from `source` to `target` (already migrated): every table streamed
+/// from one snapshot of the source into one write transaction, then read back from the target
+/// and compared (SHA-256 of its JSON Lines) with what was read, before the commit. Sessions
+/// are copied, so members stay logged in across the move.
 pub async fn copy_database(
     source: &Db,
     target: &Db,
     target_shown: &str,
     force: bool,
     progress: &(dyn Progress + Sync),
+    announce: Announce<'_>,
 ) -> anyhow::Result<WriteReport> {
-    let tables = {
-        let txn = dump::snapshot(&source.read).await.context("cannot start the snapshot transaction")?;
-        let mut tables = Vec::new();
-        for table in TABLES {
-            let rows = dump::read_all(&txn, table)
-                .await
-                .with_context(|| format!("cannot read the table {}", table.name))?;
-            tables.push((table, rows));
-        }
-        txn.commit().await.context("cannot end the snapshot transaction")?;
-        tables
-    };
+    use futures_util::StreamExt;
+    let snapshot = dump::snapshot(&source.read).await.context("cannot start the snapshot transaction")?;
     let txn = target.write.begin().await.context("cannot start the copy transaction")?;
     let options = WriteOptions { force, keep_sessions: true };
-    let report = write_tables(&txn, target_shown, &tables, options, progress).await?;
-    for (table, rows) in &tables {
-        let copied = dump::read_all(&txn, table).await?;
-        if sha256_hex(jsonl(table, &copied).as_bytes()) != sha256_hex(jsonl(table, rows).as_bytes()) {
+    let mut report = WriteReport {
+        erased: prepare_target(&txn, target_shown, options, announce).await?,
+        ..WriteReport::default()
+    };
+
+    let mut digests = Vec::new();
+    progress.start("tables", TABLES.len() as u64);
+    for table in TABLES {
+        let cannot_read = || format!("cannot read the table {}", table.name);
+        let mut rows = dump::stream_all(&snapshot, table).await.with_context(cannot_read)?;
+        let (mut sha, mut count) = (Sha256::new(), 0u64);
+        let (mut batch, mut bytes) = (Vec::new(), 0usize);
+        while let Some(row) = rows.next().await {
+            let row = row.with_context(cannot_read)?;
+            sha.update(line(table, &row).as_bytes());
+            count += 1;
+            bytes += row_bytes(&row);
+            batch.push(row);
+            if batch.len() >= LOAD_ROWS || bytes >= LOAD_BYTES {
+                dump::insert_all(&txn, table, &std::mem::take(&mut batch))
+                    .await
+                    .with_context(|| format!("cannot write the table {}", table.name))?;
+                bytes = 0;
+            }
+        }
+        dump::insert_all(&txn, table, &batch)
+            .await
+            .with_context(|| format!("cannot write the table {}", table.name))?;
+        digests.push((table, hex::encode(sha.finalize()), count));
+        report.written.push((table.name, count));
+        progress.advance();
+    }
+    progress.finish();
+    snapshot.commit().await.context("cannot end the snapshot transaction")?;
+    report.pages_indexed = finish_target(&txn, progress).await?;
+
+    for (table, digest, count) in digests {
+        let mut rows = dump::stream_all(&txn, table).await?;
+        let (mut sha, mut copied) = (Sha256::new(), 0u64);
+        while let Some(row) = rows.next().await {
+            sha.update(line(table, &row?).as_bytes());
+            copied += 1;
+        }
+        if hex::encode(sha.finalize()) != digest {
             anyhow::bail!(
-                "the table {} reads back differently from the target ({} rows copied, {} read); nothing was written",
-                table.name,
-                copied.len(),
-                rows.len()
+                "the table {} reads back differently from the target ({copied} rows there, {count} read); nothing was written",
+                table.name
             );
         }
     }

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::access::{Role, SettingKey};
@@ -28,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the wiki (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(StateArgs),
     /// Manage members.
@@ -213,6 +212,15 @@ pub struct ServeArgs {
     /// MiB of memory for the page-view cache (rendered pages kept between requests); 0 turns it off.
     #[arg(long, env = "QUIRE_CACHE_SIZE", value_name = "MIB", default_value_t = crate::cache::DEFAULT_SIZE_MIB)]
     pub cache_size: u64,
+    /// Make a backup every HOURS (fractions allowed: 0.5 is every half hour), counted from 00:00 UTC; one instance makes each even when several run. [default: no scheduled backups]
+    #[arg(long, env = "QUIRE_BACKUP_EVERY", value_name = "HOURS", value_parser = crate::config::parse_hours)]
+    pub backup_every: Option<Duration>,
+    /// Where scheduled backups are written; give every instance the same one. [default: DATA_DIR/backups]
+    #[arg(long, env = "QUIRE_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Scheduled backups kept; older quire-backup-*.zip files in the backup dir are removed (no other file is). [default: 7]
+    #[arg(long, env = "QUIRE_BACKUP_KEEP", value_name = "N")]
+    pub backup_keep: Option<usize>,
 }
 
 impl StateArgs {
@@ -248,6 +256,9 @@ impl ServeArgs {
             image_hosts: self.image_hosts.clone(),
             metrics_bind: self.metrics_bind,
             cache_mib: Some(self.cache_size),
+            backup_every: self.backup_every,
+            backup_dir: self.backup_dir.clone(),
+            backup_keep: self.backup_keep,
             ..self.state.raw()
         })
     }
@@ -259,9 +270,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => {
             let args = Cli::parse_from(["quire", "serve"]).command;
             let Some(Command::Serve(args)) = args else { unreachable!("serve parses") };
-            serve(args).await
+            serve(*args).await
         }
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(args)) => {
             let (settings, _db) = open(&args).await?;
             println!("migrations applied to {}", crate::config::redact_url(&settings.database_url));
@@ -317,7 +328,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Restore { file, force, keep_sessions, quiet, state }) => {
             // Every check of the archive comes before the database is touched (even migrated).
             let path = file.clone();
-            let contents = tokio::task::spawn_blocking(move || crate::backup::read_archive(&path)).await??;
+            let archive = tokio::task::spawn_blocking(move || crate::backup::read_archive(&path)).await??;
             let (settings, db) = open(&state).await?;
             let shown = crate::config::redact_url(&settings.database_url);
             let progress = progress_for(quiet, "restoring");
@@ -326,24 +337,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &db,
                 &shown,
                 &settings.avatar_dir,
-                &contents,
+                &archive,
                 options,
                 progress.as_ref(),
+                &announce,
             )
             .await?;
+            changed(&db).await;
             if !quiet {
                 print!("{}", report.summary());
-                println!("restored {} (taken {}) into {shown}", file.display(), contents.manifest.created_at);
+                println!("restored {} (taken {}) into {shown}", file.display(), archive.manifest.created_at);
             }
             Ok(())
         }
         Some(Command::Export { out, state }) => {
             let (_settings, db) = open(&state).await?;
-            let bytes = crate::export::export(&db).await?;
-            tokio::fs::write(&out, &bytes)
-                .await
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("export written to {} ({} bytes)", out.display(), bytes.len());
+            let (pages, bytes) =
+                crate::export::export_to(&db, crate::export::Reader::Everything, &out).await?;
+            println!("export written to {} ({pages} pages, {bytes} bytes)", out.display());
             Ok(())
         }
         Some(Command::CopyDatabase { to, force, quiet, state }) => {
@@ -356,7 +367,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::app::migrate(&target).await?;
             let progress = progress_for(quiet, "copying");
             let report =
-                crate::backup::copy_database(&source, &target, &shown, force, progress.as_ref()).await?;
+                crate::backup::copy_database(&source, &target, &shown, force, progress.as_ref(), &announce)
+                    .await?;
+            changed(&target).await;
             if !quiet {
                 print!("{}", report.summary());
                 println!(
@@ -376,6 +389,11 @@ async fn changed(db: &Db) {
     if let Err(err) = crate::models::change::bump(&db.write).await {
         eprintln!("warning: running instances may show the old state for a while: {err}");
     }
+}
+
+/// What `--force` is about to erase, on stderr (even with `--quiet`).
+fn announce(text: &str) {
+    eprintln!("{text}");
 }
 
 /// A progress bar on a terminal (a line per stage otherwise), or nothing with `--quiet`.

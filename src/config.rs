@@ -47,6 +47,40 @@ pub struct Settings {
     pub metrics_bind: Option<SocketAddr>,
     /// Bytes the page-view cache may hold (`--cache-size`, in MiB); 0 turns it off.
     pub cache_bytes: u64,
+    /// Backups the running server makes (`--backup-every`); `None`: none.
+    pub backups: Option<BackupSchedule>,
+}
+
+/// Scheduled backups: how often, where, and how many are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSchedule {
+    /// One backup per slot of this length, counted from 00:00 UTC (every 24 hours: at midnight UTC).
+    pub every: Duration,
+    pub dir: PathBuf,
+    /// Archives kept in `dir`; older ones made by Quire are removed (nothing else is).
+    pub keep: usize,
+}
+
+/// Scheduled backups kept when `--backup-keep` is not given.
+pub const DEFAULT_BACKUP_KEEP: usize = 7;
+/// The backup directory inside the data dir when `--backup-dir` is not given.
+pub const DEFAULT_BACKUP_DIR: &str = "backups";
+
+/// Parses `--backup-every`: a number of hours, fractions allowed (`0.5` is every half hour),
+/// at least one second.
+pub fn parse_hours(text: &str) -> Result<Duration, String> {
+    let hours: f64 = text.trim().parse().map_err(|_| {
+        format!("{text:?} is not a number of hours; give one like 24, or 0.5 for every half hour")
+    })?;
+    if !hours.is_finite() || hours <= 0.0 {
+        return Err(format!("{text:?}: the interval must be a number of hours above 0, like 24 or 0.5"));
+    }
+    let every = Duration::try_from_secs_f64(hours * 3600.0)
+        .map_err(|_| format!("{text:?}: the interval is too long"))?;
+    if every < Duration::from_secs(1) {
+        return Err(format!("{text:?}: the interval must be at least 1 second (0.0003 hours)"));
+    }
+    Ok(every)
 }
 
 /// How long a client may take, and how many connections may be open at once: a slow or silent
@@ -221,6 +255,7 @@ impl std::fmt::Debug for Settings {
             .field("image_sources", &self.image_sources)
             .field("metrics_bind", &self.metrics_bind)
             .field("cache_bytes", &self.cache_bytes)
+            .field("backups", &self.backups)
             .finish_non_exhaustive()
     }
 }
@@ -259,6 +294,12 @@ pub struct RawSettings {
     pub metrics_bind: Option<SocketAddr>,
     /// The page-view cache's bound in MiB; the default when unset.
     pub cache_mib: Option<u64>,
+    /// `--backup-every`: scheduled backups are made only when it is set.
+    pub backup_every: Option<Duration>,
+    /// `--backup-dir` [default: DATA_DIR/backups].
+    pub backup_dir: Option<PathBuf>,
+    /// `--backup-keep` [default: 7].
+    pub backup_keep: Option<usize>,
 }
 
 /// The largest page-view cache accepted, in MiB: a typo (a size in bytes) must not be taken.
@@ -278,6 +319,10 @@ impl Settings {
             bail!("QUIRE_CACHE_SIZE is in MiB and at most {MAX_CACHE_MIB} (64 GiB), got {cache_mib}");
         }
         let cache_bytes = cache_mib * 1024 * 1024;
+        let backup_keep = raw.backup_keep.unwrap_or(DEFAULT_BACKUP_KEEP);
+        if backup_keep == 0 {
+            bail!("the number of backups kept (QUIRE_BACKUP_KEEP, --backup-keep) must be at least 1");
+        }
         let bind = raw.bind.unwrap_or_else(|| DEFAULT_BIND.parse().expect("the default bind address parses"));
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         fs::create_dir_all(&data_dir)
@@ -285,6 +330,21 @@ impl Settings {
         let avatar_dir = raw.avatar_dir.unwrap_or_else(|| data_dir.join("avatars"));
         fs::create_dir_all(&avatar_dir)
             .with_context(|| format!("cannot create the avatar directory {}", avatar_dir.display()))?;
+
+        let backups = match raw.backup_every {
+            Some(every) => {
+                let dir = raw.backup_dir.unwrap_or_else(|| data_dir.join(DEFAULT_BACKUP_DIR));
+                fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+                Some(BackupSchedule { every, dir, keep: backup_keep })
+            }
+            None => {
+                if raw.backup_dir.is_some() || raw.backup_keep.is_some() {
+                    tracing::warn!("--backup-dir and --backup-keep do nothing without --backup-every");
+                }
+                None
+            }
+        };
 
         let database_url = match raw.database_url.filter(|url| !url.trim().is_empty()) {
             Some(url) => url,
@@ -327,6 +387,7 @@ impl Settings {
             image_sources,
             metrics_bind: raw.metrics_bind,
             cache_bytes,
+            backups,
         })
     }
 }
@@ -442,6 +503,27 @@ mod tests {
             let err = parse_image_hosts(&format!("ok.example, {bad}")).unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
             assert!(err.contains("QUIRE_IMAGE_HOSTS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn backup_intervals_are_positive_hours_of_at_least_a_second() {
+        assert_eq!(parse_hours("24").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_hours(" 0.5 ").unwrap(), Duration::from_secs(1_800));
+        assert_eq!(parse_hours("0.001").unwrap(), Duration::from_millis(3_600));
+        for (bad, says) in [
+            ("0", "above 0"),
+            ("-1", "above 0"),
+            ("nan", "above 0"),
+            ("inf", "above 0"),
+            ("", "is not a number of hours"),
+            ("daily", "is not a number of hours"),
+            ("1h", "is not a number of hours"),
+            ("0.0001", "at least 1 second"),
+            ("1e300", "too long"),
+        ] {
+            let err = parse_hours(bad).unwrap_err();
+            assert!(err.contains(says) && err.contains(&format!("{bad:?}")), "{bad}: {err}");
         }
     }
 

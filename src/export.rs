@@ -1,13 +1,21 @@
-//! `quire export` and the admins' `GET /admin/export.zip`: every live page as a Markdown file
-//! with a front-matter block (title, author, created, updated) and as a static HTML page from
-//! its stored HTML, in one zip, with links between pages rewritten to relative file paths.
+//! `quire export`, the admins' `GET /admin/export.zip` and the members' `GET /export.zip`:
+//! every page the reader may read as a Markdown file with a front-matter block (title, author,
+//! created, updated) and as a static HTML page from its stored HTML, in one zip, with links
+//! between pages rewritten to relative file paths.
 //!
 //! The zip holds `pages/NAME.md` and `html/NAME.html`, where NAME is the title with the
 //! characters no file name may hold (`/ \ : * ? " < > |`, `%` and control characters) written
-//! as `%XX`. Wiki links (`[[Title]]`, `[[Title|label]]`) outside code become `[label](NAME.md)`;
-//! in the HTML, `href="/wiki/…"` becomes `href="NAME.html"`.
+//! as `%XX`, plus `html/index.html` (every page, by title) and `html/style.css` (the wiki's own
+//! stylesheet). Wiki links (`[[Title]]`, `[[Title|label]]`) outside code become
+//! `[label](NAME.md)`; in the HTML, `href="/wiki/…"` becomes `href="NAME.html"`, and a link to
+//! anything the export does not hold (a missing page, another route of the wiki) loses its
+//! `href` and is marked `class="missing-page"`, so that nothing in the export points nowhere.
+//!
+//! The pages are read from one snapshot as a stream and written to a file as they come: an
+//! export of any size is made in bounded memory.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -48,8 +56,10 @@ fn fence(line: &str) -> Option<(char, usize)> {
     (n >= 3).then_some((c, n))
 }
 
-/// Markdown with its wiki links rewritten to relative `.md` links; code is left as it is.
-pub fn rewrite_links(markdown: &str) -> String {
+/// Markdown with its wiki links rewritten to relative `.md` links; code is left as it is. A
+/// link to a page the export does not hold (`exported` says which titles it does) becomes its
+/// label, as plain text.
+pub fn rewrite_links(markdown: &str, exported: &dyn Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(markdown.len());
     let mut open: Option<(char, usize)> = None;
     for line in markdown.split_inclusive('\n') {
@@ -63,13 +73,13 @@ pub fn rewrite_links(markdown: &str) -> String {
                 open = Some(found);
                 out.push_str(line);
             }
-            (None, None) => rewrite_line(line, &mut out),
+            (None, None) => rewrite_line(line, exported, &mut out),
         }
     }
     out
 }
 
-fn rewrite_line(line: &str, out: &mut String) {
+fn rewrite_line(line: &str, exported: &dyn Fn(&str) -> bool, out: &mut String) {
     let mut rest = line;
     while !rest.is_empty() {
         let tick = rest.find('`');
@@ -95,7 +105,11 @@ fn rewrite_line(line: &str, out: &mut String) {
                             Some((title, label)) => (title.trim(), label.trim()),
                             None => (body.trim(), body.trim()),
                         };
-                        out.push_str(&format!("[{label}]({})", link_to(title, "md")));
+                        if exported(title) {
+                            out.push_str(&format!("[{label}]({})", link_to(title, "md")));
+                        } else {
+                            out.push_str(label);
+                        }
                         rest = &inner[end + 2..];
                     }
                     _ => {
@@ -112,20 +126,36 @@ fn rewrite_line(line: &str, out: &mut String) {
     }
 }
 
-/// Stored HTML with its links to wiki pages rewritten to the exported `.html` files.
-pub fn rewrite_html_links(html: &str) -> String {
-    const WIKI: &str = "href=\"/wiki/";
+/// Stored HTML with its links to wiki pages rewritten to the exported `.html` files; a link to
+/// a path of the wiki that the export does not hold (`exported` says which titles it does)
+/// loses its `href` and is marked missing.
+pub fn rewrite_html_links(html: &str, exported: &dyn Fn(&str) -> bool) -> String {
+    const HREF: &str = "href=\"/";
+    const WIKI: &str = "wiki/";
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
-    while let Some(at) = rest.find(WIKI) {
+    while let Some(at) = rest.find(HREF) {
         out.push_str(&rest[..at]);
-        let after = &rest[at + WIKI.len()..];
+        let after = &rest[at + HREF.len()..];
         let Some(end) = after.find('"') else {
             out.push_str(&rest[at..]);
             return out;
         };
-        let title = percent_encoding::percent_decode_str(&after[..end]).decode_utf8_lossy();
-        out.push_str(&format!("href=\"{}\"", link_to(&title, "html")));
+        let target = &after[..end];
+        // `//host/…` is another site, not a path of this one.
+        if target.starts_with('/') {
+            out.push_str(&rest[at..at + HREF.len() + end + 1]);
+            rest = &after[end + 1..];
+            continue;
+        }
+        let title = target
+            .strip_prefix(WIKI)
+            .map(|encoded| percent_encoding::percent_decode_str(encoded).decode_utf8_lossy())
+            .filter(|title| exported(title));
+        match title {
+            Some(title) => out.push_str(&format!("href=\"{}\"", link_to(&title, "html"))),
+            None => out.push_str("class=\"missing-page\" title=\"Not in this export\""),
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -139,10 +169,14 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn markdown_file(page: &ExportPage) -> String {
+fn markdown_file(page: &ExportPage, exported: &dyn Fn(&str) -> bool) -> String {
     let quoted = |s: &str| serde_json::Value::from(s).to_string();
     let author = page.author.as_deref().map_or_else(|| "null".to_owned(), quoted);
-    let body = if page.format == FORMAT_HTML { page.content.clone() } else { rewrite_links(&page.content) };
+    let body = if page.format == FORMAT_HTML {
+        page.content.clone()
+    } else {
+        rewrite_links(&page.content, exported)
+    };
     format!(
         "---\ntitle: {}\nauthor: {author}\ncreated: {}\nupdated: {}\nformat: {}\n---\n\n{body}",
         quoted(&page.title),
@@ -156,35 +190,136 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn html_file(page: &ExportPage) -> String {
-    let title = escape(&page.title);
-    // The stored HTML went through the sanitizer when it was saved.
+fn html_document(title: &str, body: &str) -> String {
+    let title = escape(title);
     format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{}\n</body></html>\n",
-        rewrite_html_links(&page.html)
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <link rel=\"stylesheet\" href=\"style.css\"></head>\n<body>\n<main class=\"container\">\
+         <section class=\"content\">\n<p><a href=\"index.html\">All pages</a></p>\n<article class=\"wiki-page\">\
+         <h1 class=\"page-title\">{title}</h1>\n{body}\n</article></section></main>\n</body></html>\n"
     )
 }
 
-/// The export of every live page, as the bytes of a zip.
-pub async fn export(db: &Db) -> anyhow::Result<Vec<u8>> {
-    let txn = dump::snapshot(&db.read).await.context("cannot start the snapshot transaction")?;
-    let pages = dump::pages_for_export(&txn).await.context("cannot read the pages")?;
-    txn.commit().await.context("cannot end the snapshot transaction")?;
-    tokio::task::spawn_blocking(move || zip_pages(&pages)).await.context("the export writer failed")?
+fn html_file(page: &ExportPage, exported: &dyn Fn(&str) -> bool) -> String {
+    // The stored HTML went through the sanitizer when it was saved.
+    let body = format!("<div class=\"page-content\">\n{}\n</div>", rewrite_html_links(&page.html, exported));
+    html_document(&page.title, &body)
 }
 
-fn zip_pages(pages: &[ExportPage]) -> anyhow::Result<Vec<u8>> {
-    use zip::write::SimpleFileOptions;
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for page in pages {
-        let stem = file_stem(&page.title);
-        zip.start_file(format!("pages/{stem}.md"), options)?;
-        zip.write_all(markdown_file(page).as_bytes())?;
-        zip.start_file(format!("html/{stem}.html"), options)?;
-        zip.write_all(html_file(page).as_bytes())?;
+fn index_file(titles: &std::collections::BTreeSet<String>) -> String {
+    let mut list = String::from("<ul class=\"page-list\">\n");
+    for title in titles {
+        list.push_str(&format!("<li><a href=\"{}\">{}</a></li>\n", link_to(title, "html"), escape(title)));
     }
-    Ok(zip.finish()?.into_inner())
+    list.push_str("</ul>");
+    html_document("All pages", &list)
+}
+
+pub use crate::models::dump::Reader;
+
+/// Writes the export of every page `reader` may read to `out` (a temporary name, renamed when
+/// complete). Returns the pages written and the size of the zip.
+pub async fn export_to(db: &Db, reader: Reader, out: &Path) -> anyhow::Result<(usize, u64)> {
+    use futures_util::StreamExt;
+    let txn = dump::snapshot(&db.read).await.context("cannot start the snapshot transaction")?;
+    let titles = dump::titles_for_export(&txn, reader).await.context("cannot read the titles")?;
+    // Pages, then `None` once every page was read.
+    let (pages, received) = tokio::sync::mpsc::channel::<Option<ExportPage>>(16);
+    let target = out.to_path_buf();
+    let writer = tokio::task::spawn_blocking(move || write_export(received, titles, &target));
+    let read = async {
+        let mut rows = dump::stream_pages_for_export(&txn, reader).await?;
+        while let Some(page) = rows.next().await {
+            if pages.send(Some(page?)).await.is_err() {
+                // The writer stopped: its error says why.
+                return Ok(());
+            }
+        }
+        // Every page was read: the writer may complete the zip.
+        let _ = pages.send(None).await;
+        Ok::<_, sea_orm::DbErr>(())
+    }
+    .await;
+    drop(pages);
+    let written = writer.await.context("the export writer failed")?;
+    read.context("cannot read the pages")?;
+    let done = written?;
+    txn.commit().await.context("cannot end the snapshot transaction")?;
+    Ok(done)
+}
+
+/// The export for a download: written to a temporary file in `dir` (so that it never sits whole
+/// in memory), opened, and unlinked at once; the open file is read from as the response goes out.
+pub async fn to_temporary_file(
+    db: &Db,
+    reader: Reader,
+    dir: &Path,
+) -> anyhow::Result<(tokio::fs::File, u64)> {
+    let path = dir.join(format!(".export-{}.zip", crate::auth::csrf::random_value()));
+    let written = export_to(db, reader, &path).await;
+    let opened = match written {
+        Ok(_) => {
+            tokio::fs::File::open(&path).await.with_context(|| format!("cannot open {}", path.display()))
+        }
+        Err(err) => Err(err),
+    };
+    let _ = tokio::fs::remove_file(&path).await;
+    let file = opened?;
+    let size = file.metadata().await?.len();
+    Ok((file, size))
+}
+
+fn write_export(
+    mut pages: tokio::sync::mpsc::Receiver<Option<ExportPage>>,
+    titles: std::collections::BTreeSet<String>,
+    out: &Path,
+) -> anyhow::Result<(usize, u64)> {
+    let file_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = out.with_file_name(format!(".{file_name}.partial"));
+    let result = (|| {
+        use zip::write::SimpleFileOptions;
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        let exported = |title: &str| titles.contains(title);
+        let mut count = 0;
+        loop {
+            let page = match pages.blocking_recv() {
+                Some(Some(page)) => page,
+                Some(None) => break,
+                None => anyhow::bail!("the pages ended before the export was complete"),
+            };
+            let stem = file_stem(&page.title);
+            zip.start_file(format!("pages/{stem}.md"), options)?;
+            zip.write_all(markdown_file(&page, &exported).as_bytes())?;
+            zip.start_file(format!("html/{stem}.html"), options)?;
+            zip.write_all(html_file(&page, &exported).as_bytes())?;
+            count += 1;
+        }
+        zip.start_file("html/index.html", options)?;
+        zip.write_all(index_file(&titles).as_bytes())?;
+        zip.start_file("html/style.css", options)?;
+        zip.write_all(crate::assets::STYLESHEET.as_bytes())?;
+        let mut writer = zip.finish()?;
+        writer.flush()?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok::<_, anyhow::Error>((count, file.metadata()?.len()))
+    })();
+    match result {
+        Ok(done) => {
+            std::fs::rename(&partial, out)
+                .with_context(|| format!("cannot move the export to {}", out.display()))?;
+            Ok(done)
+        }
+        Err(err) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(err)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,10 +328,11 @@ mod tests {
 
     #[test]
     fn wiki_links_become_relative_markdown_links_outside_code() {
-        let md = "See [[Second page]] and [[Guides/Install|the guide]].\nCode: `[[Not A Link]]`\n\n```\n[[Fenced]]\n```\n[[Last]]";
+        let md = "See [[Second page]] and [[Guides/Install|the guide]].\nCode: `[[Not A Link]]`\n\n```\n[[Fenced]]\n```\n[[Last]], [[Missing|not here]]";
+        let exported = |title: &str| title != "Missing";
         assert_eq!(
-            rewrite_links(md),
-            "See [Second page](Second%20page.md) and [the guide](Guides%252FInstall.md).\nCode: `[[Not A Link]]`\n\n```\n[[Fenced]]\n```\n[Last](Last.md)"
+            rewrite_links(md, &exported),
+            "See [Second page](Second%20page.md) and [the guide](Guides%252FInstall.md).\nCode: `[[Not A Link]]`\n\n```\n[[Fenced]]\n```\n[Last](Last.md), not here"
         );
     }
 
@@ -210,9 +346,15 @@ mod tests {
     #[test]
     fn html_links_to_pages_point_at_the_exported_files() {
         let html = r#"<a href="/wiki/Second%20page">x</a> <a href="https://example.com/">y</a>"#;
+        let exported = |title: &str| title == "Second page";
         assert_eq!(
-            rewrite_html_links(html),
+            rewrite_html_links(html, &exported),
             r#"<a href="Second%20page.html">x</a> <a href="https://example.com/">y</a>"#
+        );
+        let html = r#"<a href="/wiki/Missing">m</a> <a href="/recent">r</a> <a href="//cdn.example/x">c</a> <a href="/wiki/Second%20page/history">h</a>"#;
+        assert_eq!(
+            rewrite_html_links(html, &exported),
+            r#"<a class="missing-page" title="Not in this export">m</a> <a class="missing-page" title="Not in this export">r</a> <a href="//cdn.example/x">c</a> <a class="missing-page" title="Not in this export">h</a>"#
         );
     }
 }

@@ -45,6 +45,11 @@ struct RefusalLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     pool: &'static str,
     state: &'static str,
@@ -77,6 +82,11 @@ struct Inner {
     cache_bytes: Gauge,
     cache_entries: Gauge,
     cache_capacity: Gauge,
+    backups: Family<ResultLabels, Counter>,
+    backup_last_success: Gauge,
+    backup_last_size: Gauge,
+    backup_last_rows: Gauge,
+    backup_last_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -150,6 +160,39 @@ impl Metrics {
             "The page-view cache's bound (--cache-size)",
             cache_capacity.clone(),
         );
+        let backups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "backups",
+            "Scheduled backups this instance made, by result (success or failure)",
+            backups.clone(),
+        );
+        for result in ["success", "failure"] {
+            backups.get_or_create(&ResultLabels { result }).inc_by(0);
+        }
+        let backup_last_success = Gauge::default();
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When this instance's last scheduled backup was finished, in Unix seconds",
+            backup_last_success.clone(),
+        );
+        let backup_last_size = Gauge::default();
+        registry.register(
+            "backup_last_size_bytes",
+            "The size of this instance's last scheduled backup",
+            backup_last_size.clone(),
+        );
+        let backup_last_rows = Gauge::default();
+        registry.register(
+            "backup_last_rows",
+            "The rows in this instance's last scheduled backup",
+            backup_last_rows.clone(),
+        );
+        let backup_last_duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "backup_last_duration_seconds",
+            "How long this instance's last scheduled backup took",
+            backup_last_duration.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -165,6 +208,11 @@ impl Metrics {
                 cache_bytes,
                 cache_entries,
                 cache_capacity,
+                backups,
+                backup_last_success,
+                backup_last_size,
+                backup_last_rows,
+                backup_last_duration,
             }),
         }
     }
@@ -177,6 +225,21 @@ impl Metrics {
     /// Counts a refusal by a limit; `reason` is a short fixed name (`login`, `hash_queue`, …).
     pub fn refused(&self, reason: &str) {
         self.inner.refusals.get_or_create(&RefusalLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// Counts a finished scheduled backup and shows its figures.
+    pub fn backup_succeeded(&self, bytes: u64, rows: u64, took: Duration) {
+        let inner = &self.inner;
+        inner.backups.get_or_create(&ResultLabels { result: "success" }).inc();
+        inner.backup_last_success.set(time::OffsetDateTime::now_utc().unix_timestamp());
+        inner.backup_last_size.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        inner.backup_last_rows.set(i64::try_from(rows).unwrap_or(i64::MAX));
+        inner.backup_last_duration.set(took.as_secs_f64());
+    }
+
+    /// Counts a scheduled backup that failed.
+    pub fn backup_failed(&self) {
+        self.inner.backups.get_or_create(&ResultLabels { result: "failure" }).inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: StatusCode, took: Duration) {

@@ -15,6 +15,7 @@ mod m0006_limits;
 mod m0007_revision_html;
 mod m0008_changes;
 mod m0009_search_terms;
+mod m0010_backup_lease;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_revision_html::Migration),
             Box::new(m0008_changes::Migration),
             Box::new(m0009_search_terms::Migration),
+            Box::new(m0010_backup_lease::Migration),
         ]
     }
 }

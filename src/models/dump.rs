@@ -6,10 +6,11 @@
 //! strings, NULL as null. That is the archive's representation too (see `docs/backup-format.md`),
 //! so a row read from one backend is written into any other as it is.
 
+use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    IsolationLevel, QueryResult, Statement, TransactionTrait, Value,
+    IsolationLevel, QueryResult, Statement, StreamTrait, TransactionTrait, Value,
 };
 
 /// How a column's values are typed.
@@ -197,8 +198,8 @@ pub async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, Db
     }
 }
 
-/// Every row of `table`, in key order.
-pub async fn read_all<C: ConnectionTrait>(db: &C, table: &Table) -> Result<Vec<Row>, DbErr> {
+/// The SELECT of every row of `table`, in key order.
+fn select_all(table: &Table) -> sea_orm::sea_query::SelectStatement {
     let mut select = Query::select();
     select.from(Alias::new(table.name));
     for column in table.columns {
@@ -207,8 +208,23 @@ pub async fn read_all<C: ConnectionTrait>(db: &C, table: &Table) -> Result<Vec<R
     for key in table.order_by {
         select.order_by(Alias::new(*key), sea_orm::Order::Asc);
     }
-    let rows = db.query_all(&select).await?;
+    select
+}
+
+/// Every row of `table`, in key order.
+pub async fn read_all<C: ConnectionTrait>(db: &C, table: &Table) -> Result<Vec<Row>, DbErr> {
+    let rows = db.query_all(&select_all(table)).await?;
     rows.iter().map(|row| to_row(row, table)).collect()
+}
+
+/// Every row of `table`, in key order, as they come from the database: a table of any size is
+/// read in bounded memory.
+pub async fn stream_all<'a, C: StreamTrait>(
+    db: &'a C,
+    table: &'static Table,
+) -> Result<impl Stream<Item = Result<Row, DbErr>> + Send + 'a, DbErr> {
+    let rows = db.stream(&select_all(table)).await?;
+    Ok(rows.map(move |row| row.and_then(|row| to_row(&row, table))))
 }
 
 fn to_row(result: &QueryResult, table: &Table) -> Result<Row, DbErr> {
@@ -339,6 +355,18 @@ pub async fn content_counts<C: ConnectionTrait>(db: &C) -> Result<Vec<(&'static 
     Ok(counts)
 }
 
+/// The row counts of every table, where they are not zero.
+pub async fn all_counts<C: ConnectionTrait>(db: &C) -> Result<Vec<(&'static str, u64)>, DbErr> {
+    let mut counts = Vec::new();
+    for table in TABLES {
+        let n = count(db, table).await?;
+        if n > 0 {
+            counts.push((table.name, n));
+        }
+    }
+    Ok(counts)
+}
+
 /// Deletes every row of every table (and the search index), children first.
 pub async fn erase_all<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     db.execute_unprepared("DELETE FROM page_search").await?;
@@ -368,13 +396,20 @@ pub async fn continue_sequences<C: ConnectionTrait>(db: &C) -> Result<(), DbErr>
     Ok(())
 }
 
-/// The live pages (id, title, content, format), to rebuild the search index from.
-pub async fn live_pages<C: ConnectionTrait>(db: &C) -> Result<Vec<(i32, String, String, String)>, DbErr> {
+/// Up to `limit` live pages (id, title, content, format) with ids above `after`, by id: the
+/// search index is rebuilt from them a batch at a time.
+pub async fn live_pages_after<C: ConnectionTrait>(
+    db: &C,
+    after: i32,
+    limit: u64,
+) -> Result<Vec<(i32, String, String, String)>, DbErr> {
     let select = Query::select()
         .columns([Alias::new("id"), Alias::new("title"), Alias::new("content"), Alias::new("format")])
         .from(Alias::new("pages"))
         .and_where(Expr::col(Alias::new("deleted_at")).is_null())
+        .and_where(Expr::col(Alias::new("id")).gt(after))
         .order_by(Alias::new("id"), sea_orm::Order::Asc)
+        .limit(limit)
         .to_owned();
     let rows = db.query_all(&select).await?;
     rows.iter()
@@ -413,8 +448,44 @@ pub struct ExportPage {
     pub updated_at: i64,
 }
 
-/// Every page not deleted, with its author's name, by title.
-pub async fn pages_for_export<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportPage>, DbErr> {
+/// Whose export it is: what they may read is what it holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader {
+    /// `quire export` and the admins' download: every live page.
+    Everything,
+    /// A member's own download: what a member may read. Today that is every live page (no page
+    /// is hidden from members, whatever their role); a rule that hides pages from some members
+    /// filters here, in SQL, so the export never loads what its reader may not read.
+    Member,
+}
+
+/// The condition on `pages` of what `reader` may read.
+fn readable(reader: Reader) -> sea_orm::sea_query::Condition {
+    let live = Expr::col((Alias::new("pages"), Alias::new("deleted_at"))).is_null();
+    match reader {
+        Reader::Everything | Reader::Member => sea_orm::sea_query::Condition::all().add(live),
+    }
+}
+
+/// The titles of every page `reader` may read.
+pub async fn titles_for_export<C: ConnectionTrait>(
+    db: &C,
+    reader: Reader,
+) -> Result<std::collections::BTreeSet<String>, DbErr> {
+    let select = Query::select()
+        .column((Alias::new("pages"), Alias::new("title")))
+        .from(Alias::new("pages"))
+        .cond_where(readable(reader))
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    rows.iter().map(|r| r.try_get_by_index(0)).collect()
+}
+
+/// Every page `reader` may read, with its author's name, by title, as a stream.
+pub async fn stream_pages_for_export<'a, C: StreamTrait>(
+    db: &'a C,
+    reader: Reader,
+) -> Result<impl Stream<Item = Result<ExportPage, DbErr>> + Send + 'a, DbErr> {
     let pages = Alias::new("pages");
     let users = Alias::new("users");
     let select = Query::select()
@@ -426,21 +497,20 @@ pub async fn pages_for_export<C: ConnectionTrait>(db: &C) -> Result<Vec<ExportPa
             users.clone(),
             Expr::col((users.clone(), Alias::new("id"))).equals((pages.clone(), Alias::new("author_id"))),
         )
-        .and_where(Expr::col((pages.clone(), Alias::new("deleted_at"))).is_null())
+        .cond_where(readable(reader))
         .order_by((pages, Alias::new("title")), sea_orm::Order::Asc)
         .to_owned();
-    let rows = db.query_all(&select).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExportPage {
-                title: r.try_get_by_index(0)?,
-                content: r.try_get_by_index(1)?,
-                format: r.try_get_by_index(2)?,
-                html: r.try_get_by_index(3)?,
-                author: r.try_get_by_index(4)?,
-                created_at: r.try_get_by_index(5)?,
-                updated_at: r.try_get_by_index(6)?,
-            })
+    let rows = db.stream(&select).await?;
+    Ok(rows.map(|row| {
+        let r = row?;
+        Ok(ExportPage {
+            title: r.try_get_by_index(0)?,
+            content: r.try_get_by_index(1)?,
+            format: r.try_get_by_index(2)?,
+            html: r.try_get_by_index(3)?,
+            author: r.try_get_by_index(4)?,
+            created_at: r.try_get_by_index(5)?,
+            updated_at: r.try_get_by_index(6)?,
         })
-        .collect()
+    }))
 }

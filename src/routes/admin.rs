@@ -49,16 +49,7 @@ pub fn router() -> Routes {
 
 /// Every live page as Markdown and static HTML, in one zip (see `export.rs`).
 async fn export_zip(_admin: Admin, State(state): State<AppState>) -> Result<Response, AppError> {
-    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-    let bytes = crate::export::export(&state.db).await?;
-    Ok((
-        [
-            (CONTENT_TYPE, "application/zip"),
-            (CONTENT_DISPOSITION, "attachment; filename=\"quire-export.zip\""),
-        ],
-        bytes,
-    )
-        .into_response())
+    super::export_download(&state, crate::export::Reader::Everything).await
 }
 
 async fn home(_admin: Admin, shell: Shell) -> Result<Response, AppError> {

@@ -48,6 +48,47 @@ impl Routes {
     }
 }
 
+/// An export (see `export.rs`) as a zip download, streamed from a temporary file.
+async fn export_download(
+    state: &AppState,
+    reader: crate::export::Reader,
+) -> Result<axum::response::Response, crate::error::AppError> {
+    use axum::http::header::{
+        CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    };
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let (file, size) = crate::export::to_temporary_file(&state.db, reader, &state.settings.data_dir).await?;
+    // The file, 64 KiB at a time; after its end or an error, nothing more.
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buffer)), Some(file)))
+            }
+            Err(err) => Some((Err(err), None)),
+        }
+    })
+    .fuse();
+    Ok((
+        [
+            (CONTENT_TYPE, "application/zip".to_owned()),
+            (CONTENT_DISPOSITION, "attachment; filename=\"quire-export.zip\"".to_owned()),
+            (CONTENT_LENGTH, size.to_string()),
+            // Private, and not to be held whole in memory by the tagging middleware.
+            (CACHE_CONTROL, "no-store".to_owned()),
+            // Compressed already: the compression layer leaves it as it is.
+            (CONTENT_ENCODING, "identity".to_owned()),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
 fn all() -> Routes {
     Routes::new()
         .merge(main::router())

@@ -23,6 +23,13 @@ pub fn router() -> Routes {
     Routes::new()
         .post("/profile", get(profile).post(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
         .get("/avatars/{name}", get(avatar))
+        .get("/export.zip", get(export_zip))
+}
+
+/// A member's export: every page they may read, as Markdown and static HTML, in one zip.
+/// Visitors go to the login page, as for any member's page.
+async fn export_zip(Member(_member): Member, State(state): State<AppState>) -> Result<Response, AppError> {
+    super::export_download(&state, crate::export::Reader::Member).await
 }
 
 async fn profile(

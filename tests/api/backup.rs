@@ -146,6 +146,16 @@ async fn counts(url: &str) -> Vec<(&'static str, u64)> {
     out
 }
 
+/// Counts as `--force` lists them: "2 users, 4 pages, …", tables holding no row left out.
+fn listed(counts: &[(&str, u64)]) -> String {
+    counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{n} {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 const TITLES: [&str; 3] = ["Home", "Second page", "Zoé’s notes"];
 
 /// A wiki with two members, pages with history and links, a deleted page and an avatar.
@@ -472,10 +482,28 @@ async fn restore_into_a_wiki_that_is_not_empty_is_refused_unless_forced(backend:
         outcome.stderr
     );
     assert_eq!(other.page_count().await, 1, "nothing was written");
+    assert!(!outcome.stderr.contains("erasing"), "nothing is erased without --force: {}", outcome.stderr);
 
+    let outcome =
+        restore_into(&archive, other.data_dir.path(), &other.database.url, &["--force", "--quiet"]).await;
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let said = outcome.stderr.lines().find(|l| l.starts_with("--force: erasing")).unwrap_or_default();
+    assert!(
+        said.contains("erasing everything the database at")
+            && said.contains("holds before writing: 1 users, 1 pages, 1 revisions")
+            && said.contains(" sessions"),
+        "--force says what it erases, even with --quiet: {}",
+        outcome.stderr
+    );
+    let there = listed(&counts(&other.database.url).await);
     let outcome = restore_into(&archive, other.data_dir.path(), &other.database.url, &["--force"]).await;
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(outcome.stdout.contains("erased first (--force): 1 users, 1 pages"), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains(&format!("holds before writing: {there}\n")),
+        "{there}: {}",
+        outcome.stderr
+    );
+    assert!(outcome.stdout.contains("erased first (--force): 2 users, "), "{}", outcome.stdout);
     let fresh = other.new_browser();
     assert_eq!(fresh.get("/wiki/Other%20wiki").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(fresh.get("/wiki/Second%20page").await.status(), StatusCode::OK);
@@ -563,6 +591,25 @@ async fn copy_database_moves_the_wiki_and_refuses_a_target_that_is_not_empty(bac
         outcome.stderr
     );
 
+    let there = listed(&counts(&database.url).await);
+    let mut forced = quire(&app.database.url, app.data_dir.path(), &app.avatar_dir());
+    forced.args(["copy-database", "--quiet", "--force", "--to", &database.url]);
+    let outcome = run(forced).await;
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains(&format!("holds before writing: {there}\n")),
+        "--force says what it erases ({there}): {}",
+        outcome.stderr
+    );
+    let content = |counts: Vec<(&'static str, u64)>| -> Vec<(&'static str, u64)> {
+        counts.into_iter().filter(|(name, _)| !matches!(*name, "sessions" | "throttle")).collect()
+    };
+    assert_eq!(
+        content(counts(&database.url).await),
+        content(before),
+        "the forced copy replaced what was there"
+    );
+
     let mut same = quire(&app.database.url, app.data_dir.path(), &app.avatar_dir());
     same.args(["copy-database", "--to", &app.database.url]);
     let outcome = run(same).await;
@@ -598,7 +645,9 @@ async fn export_writes_markdown_with_front_matter_and_html_with_relative_links(b
     assert!(home.starts_with("---\ntitle: \"Home\"\nauthor: \"alice\"\ncreated: 20"), "{home}");
     assert!(home.contains("updated: 20") && home.contains("\n---\n\n"), "{home}");
     assert!(
-        home.contains("[Second page](Second%20page.md), [Zoé’s notes](Zo%C3%A9%E2%80%99s%20notes.md) and [Missing](Missing.md)"),
+        home.contains(
+            "[Second page](Second%20page.md), [Zoé’s notes](Zo%C3%A9%E2%80%99s%20notes.md) and Missing."
+        ),
         "{home}"
     );
     let code = &files["pages/Code.md"];
@@ -619,6 +668,21 @@ async fn only_admins_download_the_export(backend: Backend) {
     assert_eq!(response.headers()["content-type"], "application/zip");
     let files = entries(&response.bytes().await.unwrap());
     assert!(files.contains_key("pages/Second page.md") && files.contains_key("html/Second page.html"));
+    // A zip is compressed already: a browser asking for br or gzip gets the zip as it is.
+    let raw = app
+        .browser
+        .client
+        .get(app.browser.url("/admin/export.zip"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::OK);
+    assert_eq!(raw.headers()["content-encoding"], "identity");
+    let length: usize = raw.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = raw.bytes().await.unwrap();
+    assert_eq!(bytes.len(), length);
+    assert_eq!(entries(&bytes).keys().collect::<Vec<_>>(), files.keys().collect::<Vec<_>>());
 
     let bob = app.new_browser();
     assert_redirects_to(&bob.login("bob", "another long password").await, "/");
@@ -631,7 +695,362 @@ async fn only_admins_download_the_export(backend: Backend) {
     );
 }
 
+/// The tables a backup leaves out on purpose: derived from the others (the search index and
+/// its SQLite shadow tables), or the state of this database itself (migrations applied, the
+/// scheduled backups' lease, the change counter running instances watch).
+fn left_out(table: &str) -> bool {
+    table.starts_with("page_search") || matches!(table, "seaql_migrations" | "backup_lease" | "changes")
+}
+
+async fn every_table_and_column_of_the_database_is_in_the_backup(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let work = tempfile::tempdir().unwrap();
+    let archive = backup_of(&app, work.path()).await;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&archive).unwrap()).unwrap();
+    let mut text = String::new();
+    zip.by_name("manifest.json").unwrap().read_to_string(&mut text).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let in_manifest: std::collections::BTreeMap<String, Vec<String>> = manifest["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let columns =
+                t["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned());
+            (t["name"].as_str().unwrap().to_owned(), columns.collect())
+        })
+        .collect();
+    let in_database: Vec<String> =
+        crate::access_helpers::tables(&app).await.into_iter().filter(|t| !left_out(t)).collect();
+    assert_eq!(
+        in_manifest.keys().cloned().collect::<Vec<_>>(),
+        in_database,
+        "every table of the database is backed up (a new table must join models/dump.rs TABLES)"
+    );
+    for (table, columns) in &in_manifest {
+        let mut there = crate::access_helpers::columns(&app, table).await;
+        let mut backed_up = columns.clone();
+        there.sort();
+        backed_up.sort();
+        assert_eq!(backed_up, there, "every column of {table} is backed up");
+    }
+}
+
+// ---- scheduled backups ----
+
+const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const SUCCESSES: &str = "quire_backups_total{result=\"success\"}";
+const FAILURES: &str = "quire_backups_total{result=\"failure\"}";
+
+fn scheduled(dir: &Path, keep: usize) -> Options {
+    Options {
+        backup_every: Some(EVERY),
+        backup_dir: Some(dir.to_path_buf()),
+        backup_keep: Some(keep),
+        ..Options::default()
+    }
+}
+
+/// The value of one series in a metrics exposition (0 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn metrics_of(app: &TestApp) -> String {
+    let (status, text) = app.new_browser().get_text("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    text
+}
+
+/// The scheduled archives in `dir`, oldest first.
+fn archives(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("quire-backup-2") && n.ends_with(".zip"))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn two_instances_make_one_scheduled_backup_per_slot_keep_the_newest_and_count_them(backend: Backend) {
+    let started = quire::models::now_ms();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("backups");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "the operator's").unwrap();
+    std::fs::write(dir.join("quire-backup-latest.zip"), "not one of Quire's names").unwrap();
+    let a = spawn_with(backend, scheduled(&dir, 2)).await;
+    let b = spawn_on_with(backend, a.data_dir.clone(), a.database.clone(), scheduled(&dir, 2)).await;
+    let alice = a.member("alice").await;
+    assert_redirects_to(&alice.create_page("Scheduled", "backed up on a schedule").await, "/wiki/Scheduled");
+    let seeded = quire::backup::schedule::file_name(quire::models::now_ms());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let (names, texts) = loop {
+        let before = archives(&dir);
+        let texts = [metrics_of(&a).await, metrics_of(&b).await];
+        let after = archives(&dir);
+        let made: f64 = texts.iter().map(|t| metric(t, SUCCESSES)).sum();
+        if made >= 3.0 && before == after && after.last().is_some_and(|newest| *newest > seeded) {
+            break (after, texts);
+        }
+        assert!(std::time::Instant::now() < deadline, "three scheduled backups within 40 s: {after:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let made: f64 = texts.iter().map(|t| metric(t, SUCCESSES)).sum();
+    let slots = (quire::models::now_ms() / 1000 - started / 1000) as f64;
+    assert!(made <= slots, "never two backups for one slot: {made} backups in {slots} slots");
+    assert_eq!(texts.iter().map(|t| metric(t, FAILURES)).sum::<f64>(), 0.0);
+    assert_eq!(names.len(), 2, "--backup-keep 2: {names:?}");
+    assert!(
+        dir.join("notes.txt").exists() && dir.join("quire-backup-latest.zip").exists(),
+        "other files stay"
+    );
+    for text in &texts {
+        if metric(text, SUCCESSES) > 0.0 {
+            assert!(metric(text, "quire_backup_last_size_bytes") > 0.0, "{text}");
+            assert!(metric(text, "quire_backup_last_rows") > 0.0, "{text}");
+            assert!(metric(text, "quire_backup_last_success_timestamp_seconds") >= (started / 1000) as f64);
+        }
+    }
+    let partials: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(partials.len() <= 1, "at most the one being written: {partials:?}");
+
+    let newest = dir.join(names.last().unwrap());
+    let (target_dir, database) = fresh(backend).await;
+    let outcome = restore_into(&newest, target_dir.path(), &database.url, &[]).await;
+    assert_eq!(outcome.code, 0, "the scheduled archive restores: {}", outcome.stderr);
+    let restored = spawn_on(backend, target_dir.clone(), database.clone()).await;
+    let (status, page) = restored.new_browser().get_text("/wiki/Scheduled").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("backed up on a schedule"));
+}
+
+async fn a_failed_scheduled_backup_is_counted_and_the_server_keeps_serving(backend: Backend) {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("backups");
+    let app = spawn_with(backend, scheduled(&dir, 2)).await;
+    assert!(dir.is_dir(), "the backup dir is made at start");
+    // The backup dir becomes a file: no archive can be created in it.
+    std::fs::remove_dir(&dir).unwrap();
+    std::fs::write(&dir, "not a directory").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = metrics_of(&app).await;
+        if metric(&text, FAILURES) >= 1.0 {
+            assert_eq!(metric(&text, SUCCESSES), 0.0, "{text}");
+            assert_eq!(metric(&text, "quire_backup_last_success_timestamp_seconds"), 0.0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a failure counted within 20 s: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.new_browser().get("/").await.status(), StatusCode::OK, "the server keeps serving");
+    assert_eq!(std::fs::read_to_string(&dir).unwrap(), "not a directory");
+}
+
+async fn a_crashed_holder_of_the_backup_lease_blocks_only_its_own_slot(backend: Backend) {
+    use quire::models::lease::{Job, claim, release, renew};
+    let app = spawn_app(backend).await;
+    let db = &app.state.db.write;
+    let job = Job::ScheduledBackup;
+    let now = quire::models::now_ms();
+    assert!(claim(db, job, "crashed", 10, now, 1_000).await.unwrap(), "the first claim of a slot wins");
+    assert!(!claim(db, job, "other", 10, now, 1_000).await.unwrap(), "a slot is claimed once");
+    assert!(
+        !claim(db, job, "other", 11, now + 500, 1_000).await.unwrap(),
+        "a live lease holds the next slot"
+    );
+    // The holder never renews nor releases: its lease expires, and the next slot goes ahead.
+    assert!(claim(db, job, "other", 11, now + 1_500, 1_000).await.unwrap(), "an expired lease is taken over");
+    assert!(!renew(db, job, "crashed", 10, now + 1_600, 1_000).await.unwrap(), "the old holder lost it");
+    assert!(renew(db, job, "other", 11, now + 1_600, 1_000).await.unwrap());
+    release(db, job, "other", 11).await.unwrap();
+    assert!(
+        !claim(db, job, "third", 11, now + 1_700, 1_000).await.unwrap(),
+        "a finished slot is never redone"
+    );
+    assert!(!claim(db, job, "third", 9, now + 1_700, 1_000).await.unwrap(), "nor an earlier one");
+    assert!(
+        claim(db, job, "third", 12, now + 1_700, 1_000).await.unwrap(),
+        "a released lease frees the next"
+    );
+}
+
+async fn bad_backup_options_are_refused_before_the_server_starts(backend: Backend) {
+    if backend != Backend::Sqlite {
+        return; // The command line is the same whatever the database.
+    }
+    let work = tempfile::tempdir().unwrap();
+    for (args, env, code, says) in [
+        (vec!["--backup-every", "0"], None, 2, "above 0"),
+        (vec!["--backup-every=-2"], None, 2, "above 0"),
+        (vec!["--backup-every", "daily"], None, 2, "is not a number of hours"),
+        (vec!["--backup-every", "0.00001"], None, 2, "at least 1 second"),
+        (vec![], Some(("QUIRE_BACKUP_EVERY", "soon")), 2, "is not a number of hours"),
+        (vec!["--backup-every", "1", "--backup-keep", "0"], None, 1, "must be at least 1"),
+        (vec!["--backup-every", "1"], Some(("QUIRE_BACKUP_KEEP", "none")), 2, "invalid value 'none'"),
+    ] {
+        let data = work.path().join("data");
+        let mut command =
+            quire(&quire::config::sqlite_url(&data.join("quire.db")), &data, &data.join("avatars"));
+        command.args(["serve", "--bind", "127.0.0.1:0"]).args(&args);
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let outcome = run(command).await;
+        assert_eq!(outcome.code, code, "{args:?} {env:?}: {}", outcome.stderr);
+        assert!(outcome.stderr.contains(says), "{args:?} {env:?}: {}", outcome.stderr);
+        assert!(!data.join("backups").exists(), "nothing is made for a refused option");
+    }
+}
+
+async fn a_member_exports_what_they_may_read_and_nothing_else(backend: Backend) {
+    use crate::access_helpers::{assert_login_redirect, block, set_role, set_setting};
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let (_, profile) = app.browser.get_text("/profile").await;
+    assert!(profile.contains(r#"href="/export.zip""#), "the profile links the member's export");
+
+    let bob = app.new_browser();
+    assert_redirects_to(&bob.login("bob", "another long password").await, "/");
+    assert_redirects_to(&set_role(&app.browser, "bob", "reader").await, "/admin/users");
+    let response = bob.get("/export.zip").await;
+    assert_eq!(response.status(), StatusCode::OK, "a reader exports what they read");
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let files = entries(&response.bytes().await.unwrap());
+    for title in TITLES {
+        let stem = quire::export::file_stem(title);
+        assert!(
+            files.contains_key(&format!("pages/{stem}.md"))
+                && files.contains_key(&format!("html/{stem}.html"))
+        );
+    }
+    for (name, text) in &files {
+        assert!(!name.contains("Gone"), "a deleted page is not exported: {name}");
+        assert!(!text.contains("to be deleted"), "nor its text, anywhere: {name}");
+    }
+    let everything = entries(&app.browser.get("/admin/export.zip").await.bytes().await.unwrap());
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        everything.keys().collect::<Vec<_>>(),
+        "a member reads every live page, so their export holds every live page"
+    );
+
+    let visitor = app.new_browser();
+    assert_login_redirect(&visitor.get("/export.zip").await, "/export.zip");
+    set_setting(&app.browser, "read_access", "members").await;
+    assert_login_redirect(&visitor.get("/export.zip").await, "/export.zip");
+    assert_redirects_to(&block(&app.browser, "bob").await, "/admin/users");
+    let refused = bob.get("/export.zip").await;
+    assert!(refused.status().is_redirection(), "a blocked member exports nothing: {}", refused.status());
+    assert!(location(refused.headers()).starts_with("/login"));
+}
+
+/// The targets of `attribute="…"` in an HTML file.
+fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
+    let marker = format!(" {attribute}=\"");
+    html.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &html[at + marker.len()..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+/// Asserts that a relative link from a file in `folder` names an entry of the zip.
+#[track_caller]
+fn assert_resolves(
+    files: &std::collections::BTreeMap<String, String>,
+    from: &str,
+    folder: &str,
+    target: &str,
+) {
+    if target.starts_with("https://") || target.starts_with("http://") || target.starts_with('#') {
+        return;
+    }
+    assert!(!target.starts_with('/'), "{from}: {target:?} points outside the export");
+    let path = target.split('#').next().unwrap_or_default();
+    let name = format!("{folder}/{}", percent_encoding::percent_decode_str(path).decode_utf8_lossy());
+    assert!(files.contains_key(&name), "{from}: the link {target:?} names {name:?}, which the export lacks");
+}
+
+async fn every_exported_page_has_its_files_and_every_link_resolves_within_the_zip(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let guide = "Guides/Install: 100% a?b";
+    app.browser
+        .create_page(
+            guide,
+            "# Install\n\n## Steps\n\nBack to [[Home|home]], on to [[Zoé’s notes]], never to [[Nowhere]].\n\n\
+             ```rust\nfn main() { println!(\"[[Not a link]]\"); }\n```\n\n[the site](https://example.com/) and [recent](/recent).",
+        )
+        .await;
+    let response = app.browser.get("/admin/export.zip").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let files = entries(&response.bytes().await.unwrap());
+
+    let titles: Vec<&str> = TITLES.iter().copied().chain([guide]).collect();
+    let index = &files["html/index.html"];
+    for title in &titles {
+        let stem = quire::export::file_stem(title);
+        assert!(files.contains_key(&format!("pages/{stem}.md")), "{title} has its Markdown file");
+        assert!(files.contains_key(&format!("html/{stem}.html")), "{title} has its HTML file");
+        let href = format!("href=\"{}.html\"", quire::urls::segment(&stem));
+        assert!(index.contains(&href), "the index links {title}: {index}");
+    }
+    assert_eq!(files.keys().filter(|n| n.starts_with("pages/")).count(), titles.len(), "one file a page");
+    assert!(files.contains_key("html/style.css"));
+
+    let mut checked = 0;
+    for (name, text) in &files {
+        if let Some(page) = name.strip_prefix("pages/") {
+            for link in text.split("](").skip(1) {
+                let target = &link[..link.find(')').unwrap_or(link.len())];
+                // The author's own Markdown links are their source, kept as written.
+                if target == "/recent" {
+                    continue;
+                }
+                assert_resolves(&files, page, "pages", target);
+                checked += 1;
+            }
+        } else if name.ends_with(".html") {
+            for target in attribute_values(text, "href").into_iter().chain(attribute_values(text, "src")) {
+                assert_resolves(&files, name, "html", target);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "the links were found: {checked}");
+    let page = &files[&format!("html/{}.html", quire::export::file_stem(guide))];
+    for label in ["Nowhere", "recent"] {
+        let unlinked = format!(
+            r#"<a class="missing-page" title="Not in this export" rel="noopener noreferrer nofollow">{label}</a>"#
+        );
+        assert!(page.contains(&unlinked), "{label} is shown unlinked: {page}");
+    }
+    assert!(page.contains("[[Not a link]]"), "code is left as it is: {page}");
+    let markdown = &files[&format!("pages/{}.md", quire::export::file_stem(guide))];
+    assert!(markdown.contains("never to Nowhere."), "{markdown}");
+}
+
 crate::tests!(
+    a_member_exports_what_they_may_read_and_nothing_else,
+    every_exported_page_has_its_files_and_every_link_resolves_within_the_zip,
+    every_table_and_column_of_the_database_is_in_the_backup,
+    two_instances_make_one_scheduled_backup_per_slot_keep_the_newest_and_count_them,
+    a_failed_scheduled_backup_is_counted_and_the_server_keeps_serving,
+    a_crashed_holder_of_the_backup_lease_blocks_only_its_own_slot,
+    bad_backup_options_are_refused_before_the_server_starts,
     export_writes_markdown_with_front_matter_and_html_with_relative_links,
     only_admins_download_the_export,
     a_restored_backup_serves_the_same_wiki_with_the_same_passwords,

@@ -136,6 +136,10 @@ pub struct Options {
     pub metrics_bind: Option<std::net::SocketAddr>,
     /// The page-view cache's size in MiB (`--cache-size`); the default when unset.
     pub cache_mib: Option<u64>,
+    /// `--backup-every`, `--backup-dir`, `--backup-keep`.
+    pub backup_every: Option<std::time::Duration>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: Option<usize>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -151,6 +155,16 @@ pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
 /// A Quire on a database (and data dir) made beforehand, e.g. by `quire restore`.
 pub async fn spawn_on(backend: Backend, data_dir: Arc<TempDir>, database: Arc<TestDatabase>) -> TestApp {
     start(backend, data_dir, database, Options::default()).await
+}
+
+/// Another instance over the same data dir and database, with its own options.
+pub async fn spawn_on_with(
+    backend: Backend,
+    data_dir: Arc<TempDir>,
+    database: Arc<TestDatabase>,
+    options: Options,
+) -> TestApp {
+    start(backend, data_dir, database, options).await
 }
 
 async fn start(
@@ -169,6 +183,9 @@ async fn start(
         image_hosts: options.image_hosts.clone(),
         metrics_bind: options.metrics_bind,
         cache_mib: options.cache_mib,
+        backup_every: options.backup_every,
+        backup_dir: options.backup_dir.clone(),
+        backup_keep: options.backup_keep,
         ..RawSettings::default()
     })
     .expect("test settings resolve");

@@ -1,12 +1,16 @@
 // A real browser through the main paths: register, log in, create and edit a page (with the
-// live preview), search, upload an avatar, log out. Fails on any Content-Security-Policy
-// violation, script error or console error; saves screenshots under target/browser/.
+// live preview), search, upload an avatar, log out. Then the export: a seeded wiki's
+// /admin/export.zip is unzipped and every HTML page in it opened from file://, failing on a
+// link to a file the export lacks, an image that does not load, or a console error. Fails on
+// any Content-Security-Policy violation, script error or console error; saves screenshots
+// under target/browser/.
 //   usage: node tests/browser/run.mjs PATH/TO/quire
 import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { deflateSync } from "node:zlib";
 
 const binary = resolve(process.argv[2] ?? "target/debug/quire");
@@ -125,6 +129,54 @@ try {
   const loaded = await page.$eval("img.avatar", (img) => img.complete && img.naturalWidth > 0);
   if (!loaded) throw new Error("the avatar image did not load");
   await shot("profile");
+
+  // The export: pages linking each other, a missing page, headings and code, then every HTML
+  // file of the zip opened from the file system.
+  const pages = [
+    ["Export home", "# Export home\n\n## Links\n\nSee [[Browser page]], [[Notes: 100% sure?|the notes]] and [[Not written yet]].\n\n```js\nconst x = \"[[not a link]]\";\n```\n"],
+    ["Notes: 100% sure?", "# Notes\n\nBack to [[Export home]].\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"],
+  ];
+  for (const [title, content] of pages) {
+    await page.goto(`${base}/create`);
+    await page.fill("#title", title);
+    await page.fill("#content", content);
+    await page.click("form.form-card button[type=submit]");
+    await expectText("Page created successfully!");
+  }
+  const download = await context.request.get(`${base}/admin/export.zip`);
+  if (download.status() !== 200) throw new Error(`/admin/export.zip answered ${download.status()}`);
+  const exported = mkdtempSync(join(tmpdir(), "quire-export-"));
+  writeFileSync(join(exported, "export.zip"), await download.body());
+  execFileSync("unzip", ["-q", join(exported, "export.zip"), "-d", join(exported, "files")]);
+  const htmlDir = join(exported, "files", "html");
+  const htmlFiles = readdirSync(htmlDir).filter((name) => name.endsWith(".html"));
+  if (htmlFiles.length < 4) throw new Error(`the export holds ${htmlFiles.length} HTML files`);
+  const offline = await browser.newContext();
+  const viewer = await offline.newPage();
+  viewer.on("console", (msg) => { if (msg.type() === "error") problems.push(`export console: ${msg.text()} on ${viewer.url()}`); });
+  viewer.on("pageerror", (err) => problems.push(`export script error: ${err.message} on ${viewer.url()}`));
+  let links = 0;
+  for (const name of htmlFiles) {
+    const url = pathToFileURL(join(htmlDir, name)).href;
+    await viewer.goto(url);
+    const found = await viewer.$$eval("a[href]", (as) => as.map((a) => a.getAttribute("href")));
+    for (const href of found) {
+      if (/^(https?:|mailto:)/.test(href)) continue;
+      const target = new URL(href, url);
+      if (target.protocol !== "file:") { problems.push(`export: ${name} links ${href} outside the files`); continue; }
+      if (!existsSync(fileURLToPath(target))) problems.push(`export: ${name} links ${href}, which is not in the export`);
+      links++;
+    }
+    const broken = await viewer.$$eval("img", (imgs) => imgs.filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src));
+    for (const src of broken) problems.push(`export: ${name} shows an image that does not load: ${src}`);
+    const styled = await viewer.$eval("body", (body) => getComputedStyle(body).fontFamily);
+    if (!styled) problems.push(`export: ${name} has no stylesheet`);
+  }
+  if (links < 8) problems.push(`export: only ${links} links were checked`);
+  await viewer.goto(pathToFileURL(join(htmlDir, "Export home.html")).href);
+  if (!(await viewer.$("a.missing-page"))) problems.push("export: the missing page's link is not marked");
+  await viewer.screenshot({ path: join(shots, "export-page.png"), fullPage: true });
+  await offline.close();
 
   await page.click("form[action='/logout'] button");
   await expectText("You have been logged out.");
