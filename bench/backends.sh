@@ -13,7 +13,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 VENV="${WIKI_VENV:-$HOME/.cache/reference-flask-venv}"
 [ -x "$VENV/bin/python" ] || ../shared/reference-flask/setup.sh >/dev/null
 cargo build --release --quiet
-BIN=target/release/quire
+BIN="${CARGO_TARGET_DIR:-target}/release/quire"
 
 "$VENV/bin/python" ../shared/reference-flask/make_fixture.py "$WORK/flask/database.db" --seed 7 --users 300 --pages 1500 >/dev/null
 TITLE=Bench_10KB

@@ -30,8 +30,8 @@ need bc bc
 
 echo "building…" >&2
 cargo build --release --quiet --bin quire --examples
-BIN=target/release/quire
-EX=target/release/examples
+BIN="${CARGO_TARGET_DIR:-target}/release/quire"
+EX="${CARGO_TARGET_DIR:-target}/release/examples"
 
 if [ -n "${SEEDED:-}" ]; then
     # A dataset made earlier by bench-seed with the same PAGES/REVS/USERS (the 100,000-page one
