@@ -783,8 +783,8 @@ async fn two_instances_make_one_scheduled_backup_per_slot_keep_the_newest_and_co
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("notes.txt"), "the operator's").unwrap();
     std::fs::write(dir.join("quire-backup-latest.zip"), "not one of Quire's names").unwrap();
-    let a = spawn_with(backend, scheduled(&dir, 2)).await;
-    let b = spawn_on_with(backend, a.data_dir.clone(), a.database.clone(), scheduled(&dir, 2)).await;
+    let mut a = spawn_with(backend, scheduled(&dir, 2)).await;
+    let mut b = spawn_on_with(backend, a.data_dir.clone(), a.database.clone(), scheduled(&dir, 2)).await;
     let alice = a.member("alice").await;
     assert_redirects_to(&alice.create_page("Scheduled", "backed up on a schedule").await, "/wiki/Scheduled");
     let seeded = quire::backup::schedule::file_name(quire::models::now_ms());
@@ -824,7 +824,10 @@ async fn two_instances_make_one_scheduled_backup_per_slot_keep_the_newest_and_co
         .collect();
     assert!(partials.len() <= 1, "at most the one being written: {partials:?}");
 
-    let newest = dir.join(names.last().unwrap());
+    // Both instances stop first: the next scheduled backup would remove the oldest kept one.
+    a.stop().await;
+    b.stop().await;
+    let newest = dir.join(archives(&dir).last().unwrap());
     let (target_dir, database) = fresh(backend).await;
     let outcome = restore_into(&newest, target_dir.path(), &database.url, &[]).await;
     assert_eq!(outcome.code, 0, "the scheduled archive restores: {}", outcome.stderr);
