@@ -153,6 +153,11 @@ pub fn router(state: AppState) -> Router {
         // is the identity body's (weak, so every encoding of it shares it).
         .layer(middleware::from_fn(entity_tags))
         .layer(CompressionLayer::new())
+        // Visitors' views of kept pages, answered before sessions, compression and tags.
+        .layer(middleware::from_fn_with_state(
+            (state.cache.clone(), crate::cache::KeptCookies::new(secure)),
+            crate::cache::serve_kept,
+        ))
         .layer(middleware::map_response(encode_location))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp))
         .layer(SetResponseHeaderLayer::overriding(
@@ -234,7 +239,7 @@ pub fn entity_tag(body: &[u8]) -> Option<HeaderValue> {
 }
 
 /// True when an `If-None-Match` list names `tag` (weakly, as GET and HEAD compare).
-fn none_match(asked: Option<&HeaderValue>, tag: &HeaderValue) -> bool {
+pub(crate) fn none_match(asked: Option<&HeaderValue>, tag: &HeaderValue) -> bool {
     let (Some(asked), Ok(tag)) = (asked.and_then(|v| v.to_str().ok()), tag.to_str()) else {
         return false;
     };
@@ -296,7 +301,7 @@ fn not_modified(mut parts: axum::http::response::Parts) -> Response {
 }
 
 /// True when the request's `Cookie` headers name `name`.
-fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
+pub(crate) fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -20,16 +20,18 @@
 //! author, what links to it — and, for visitors with no pending message, the whole page they get.
 //! A member's navigation, CSRF token and session are never kept: their session is checked
 //! against the database on every request, so ending it has no delay. Anything that decides who
-//! may read (settings, roles) is a change like any other, and the cached visitor page is only
-//! served after the members-only gate has let the request through.
+//! may read (settings, roles) is a change like any other. A visitor page is only kept after the
+//! members-only gate let a visitor through at that epoch, so [`serve_kept`] answers a visitor's
+//! view of it ahead of the session, compression and tag layers (with what they would have made
+//! of it, its compressed forms made once), and still inside the security headers and metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
@@ -58,11 +60,178 @@ pub struct ViewedPage {
     pub backlinks: Vec<String>,
 }
 
-/// A whole response body, with its entity tag.
-#[derive(Debug, Clone)]
+/// A whole response body, with its entity tag and, made on first demand, its compressed forms.
+#[derive(Debug)]
 pub struct Rendered {
     pub body: Bytes,
-    pub etag: axum::http::HeaderValue,
+    pub etag: HeaderValue,
+    brotli: OnceLock<Bytes>,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    pub fn new(body: Bytes, etag: HeaderValue) -> Self {
+        Self { body, etag, brotli: OnceLock::new(), gzip: OnceLock::new() }
+    }
+
+    /// The body in `encoding`, compressed once (on the blocking pool: a large page takes
+    /// milliseconds) and kept with it.
+    async fn encoded(self: &Arc<Self>, encoding: Encoding) -> Bytes {
+        let kept = match encoding {
+            Encoding::Identity => return self.body.clone(),
+            Encoding::Brotli => &self.brotli,
+            Encoding::Gzip => &self.gzip,
+        };
+        if let Some(bytes) = kept.get() {
+            return bytes.clone();
+        }
+        let rendered = self.clone();
+        let compressed = tokio::task::spawn_blocking(move || compress(&rendered.body, encoding)).await;
+        match compressed {
+            Ok(Ok(bytes)) => kept.get_or_init(|| bytes).clone(),
+            // Compressing into memory cannot fail short of a bug: the page goes out as it is.
+            _ => self.body.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    fn header(self) -> Option<HeaderValue> {
+        match self {
+            Self::Identity => None,
+            Self::Brotli => Some(HeaderValue::from_static("br")),
+            Self::Gzip => Some(HeaderValue::from_static("gzip")),
+        }
+    }
+
+    /// What an `Accept-Encoding` allows, Brotli before gzip (what the compression layer picks
+    /// for every other response); `q=0` refuses an encoding.
+    fn accepted(headers: &HeaderMap) -> Self {
+        let (mut brotli, mut gzip) = (false, false);
+        for item in headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            if refused {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("br") {
+                brotli = true;
+            } else if name.eq_ignore_ascii_case("gzip") {
+                gzip = true;
+            }
+        }
+        if brotli {
+            Self::Brotli
+        } else if gzip {
+            Self::Gzip
+        } else {
+            Self::Identity
+        }
+    }
+}
+
+fn compress(body: &[u8], encoding: Encoding) -> std::io::Result<Bytes> {
+    use std::io::Write;
+    let mut out = Vec::with_capacity(body.len() / 3);
+    match encoding {
+        Encoding::Identity => out.extend_from_slice(body),
+        Encoding::Brotli => {
+            let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+            brotli::BrotliCompress(&mut &body[..], &mut out, &params)?;
+        }
+        Encoding::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::best());
+            encoder.write_all(body)?;
+            out = encoder.finish()?;
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The visitor page kept for this request, when it is a plain page view by a visitor with no
+/// session and no message pending: the page as it was answered by the whole stack of layers.
+/// `None` sends the request the long way.
+fn kept_for(cache: &Cache, request: &Request, cookies: &KeptCookies) -> Option<Arc<Rendered>> {
+    if request.method() != Method::GET || request.uri().query().is_some() {
+        return None;
+    }
+    let segment = request.uri().path().strip_prefix("/wiki/")?;
+    if segment.is_empty() || segment.contains('/') {
+        return None;
+    }
+    let headers = request.headers();
+    if cookies.names.iter().any(|name| crate::app::carries_cookie(headers, name)) {
+        return None;
+    }
+    let title = percent_encoding::percent_decode_str(segment).decode_utf8().ok()?;
+    cache.visitor_page(&title, cache.stamp()?)
+}
+
+/// The names of the cookies that make a page view differ from a visitor's: the session and a
+/// pending message.
+#[derive(Clone)]
+pub struct KeptCookies {
+    names: Arc<[String]>,
+}
+
+impl KeptCookies {
+    pub fn new(secure: bool) -> Self {
+        use crate::cookies::{FLASH, SESSION, cookie_name};
+        Self {
+            names: [cookie_name(SESSION, secure), cookie_name(FLASH, secure)].map(|n| n.into_owned()).into(),
+        }
+    }
+}
+
+/// A middleware outside sessions, compression and entity tags: a visitor's view of a kept page
+/// is answered here, with what those layers would have made of it (its tag and a 304 for
+/// `If-None-Match`, the compressed body the client accepts, `Vary`), and the layers outside
+/// (security headers, metrics, tracing) still apply. Serving a kept visitor page before the
+/// members-only gate is sound because a visitor page is only kept after the gate let a visitor
+/// through at that epoch, and any change of who may read moves the epoch.
+pub async fn serve_kept(
+    State((cache, cookies)): State<(Cache, KeptCookies)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(kept) = kept_for(&cache, &request, &cookies) else {
+        return next.run(request).await;
+    };
+    let headers = request.headers();
+    let not_modified = crate::app::none_match(headers.get(header::IF_NONE_MATCH), &kept.etag);
+    let encoding = Encoding::accepted(headers);
+    let mut response = if not_modified {
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = axum::http::StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        let mut response = Response::new(axum::body::Body::from(kept.encoded(encoding).await));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        if let Some(value) = encoding.header() {
+            headers.insert(header::CONTENT_ENCODING, value);
+        }
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, kept.etag.clone());
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -98,7 +267,8 @@ impl quick_cache::Weighter<Key, Entry> for Weight {
                     + page.author.as_ref().map_or(0, String::len)
                     + page.backlinks.iter().map(|t| t.len() + 24).sum::<usize>()
             }
-            Value::VisitorPage(rendered) => rendered.body.len() + rendered.etag.len(),
+            // Room for its compressed forms, made later (a page compresses to under a half).
+            Value::VisitorPage(rendered) => rendered.body.len() * 3 / 2 + rendered.etag.len(),
         };
         // Bookkeeping around each entry: the map's slot, the Arc, the strings' headers.
         (key + value + 128) as u64

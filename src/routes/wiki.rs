@@ -199,7 +199,7 @@ async fn view(shell: Shell, State(state): State<AppState>, path: TitlePath) -> R
     let Some(etag) = crate::app::entity_tag(&body) else {
         return render(StatusCode::OK, page);
     };
-    let rendered = Arc::new(Rendered { body, etag });
+    let rendered = Arc::new(Rendered::new(body, etag));
     if let Some(stamp) = stamp.filter(|_| !deleted) {
         state.cache.keep_visitor_page(&title, rendered.clone(), stamp);
     }

@@ -231,10 +231,10 @@ impl Needles<'_> {
         // Folding and stemming every word of a page is the costly part: a stem starts with the
         // first letter of its word (Snowball English only rewrites endings), so an ASCII word
         // whose first letter starts no needle is passed over at once.
-        if let Some(first) = word.first().filter(|c| c.is_ascii()) {
-            if !self.firsts.contains(&first.to_ascii_lowercase()) {
-                return false;
-            }
+        if let Some(first) = word.first().filter(|c| c.is_ascii())
+            && !self.firsts.contains(&first.to_ascii_lowercase())
+        {
+            return false;
         }
         let Some(folded) = fold(&word.iter().collect::<String>()) else { return false };
         if self.prefixes.iter().any(|p| folded.starts_with(p)) {
