@@ -295,6 +295,10 @@ struct Inner {
     settings: Mutex<Option<(u64, WikiSettings)>>,
     hits: Counter,
     misses: Counter,
+    /// The values this instance moved the database's change counter to, not yet seen by the
+    /// poller: it does not drop the cache again for those, which this instance dropped already
+    /// when it made the change.
+    own_changes: Mutex<std::collections::BTreeSet<i64>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -324,6 +328,7 @@ impl Cache {
                 settings: Mutex::new(None),
                 hits,
                 misses,
+                own_changes: Mutex::new(std::collections::BTreeSet::new()),
             }),
         }
     }
@@ -438,7 +443,7 @@ impl Cache {
             let began = self.elapsed_ms();
             match tokio::time::timeout(TRUST_FOR, change::version(&db)).await {
                 Ok(Ok(version)) => {
-                    if last.is_some_and(|seen| seen != version) {
+                    if last.is_some_and(|seen| seen != version) && !self.only_own_changes(last, version) {
                         self.invalidate();
                     }
                     last = Some(version);
@@ -479,7 +484,7 @@ pub const SETTLE: Duration = Duration::from_millis(TRUST_FOR.as_millis() as u64 
 /// (see [`SETTLE`]).
 pub async fn settle_access_change(cache: &Cache, db: &DatabaseConnection) {
     cache.invalidate();
-    record_change(db).await;
+    cache.record_change(db).await;
     tokio::time::sleep(SETTLE).await;
 }
 
@@ -524,7 +529,7 @@ impl ChangeGuard {
     async fn record(&mut self) {
         let Some(db) = self.db.take() else { return };
         self.cache.invalidate();
-        record_change(&db).await;
+        self.cache.record_change(&db).await;
     }
 }
 
@@ -533,14 +538,39 @@ impl Drop for ChangeGuard {
         let Some(db) = self.db.take() else { return };
         self.cache.invalidate();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { record_change(&db).await });
+            let cache = self.cache.clone();
+            runtime.spawn(async move { cache.record_change(&db).await });
         }
     }
 }
 
-pub async fn record_change(db: &DatabaseConnection) {
-    if let Err(err) = change::bump(db).await {
-        tracing::error!(error = %err, "cannot record a change: other instances may show it late");
+impl Cache {
+    /// Moves the database's change counter for a change this instance made (and dropped its
+    /// own cache for already), so that the other instances drop theirs.
+    pub async fn record_change(&self, db: &DatabaseConnection) {
+        match change::bump(db).await {
+            Ok(moved_to) => {
+                if let Ok(mut own) = self.inner.own_changes.lock() {
+                    own.insert(moved_to);
+                    // Bounded: a poller that stopped must not let this grow.
+                    while own.len() > 1024 {
+                        own.pop_first();
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot record a change: other instances may show it late")
+            }
+        }
+    }
+
+    /// True when every move of the counter from `seen` to `version` is one this instance made
+    /// (it dropped its cache for each already); forgets the moves up to `version`.
+    fn only_own_changes(&self, seen: Option<i64>, version: i64) -> bool {
+        let (Some(seen), Ok(mut own)) = (seen, self.inner.own_changes.lock()) else { return false };
+        let all_own = seen < version && (seen + 1..=version).all(|v| own.contains(&v));
+        own.retain(|v| *v > version);
+        all_own
     }
 }
 
