@@ -116,6 +116,13 @@ async fn register(
         Ok(created) => {
             tracing::info!(user.id = created.id, user.role = %created.role, "registered");
             shell.flash(Kind::Success, "Registration successful! Please log in.");
+            if created.role() == crate::access::Role::Admin {
+                shell.flash(
+                    Kind::Info,
+                    "You are this wiki's first member, so you administer it: once logged in, \
+                     Admin in the menu manages members, invitations and settings.",
+                );
+            }
             Ok(Redirect::to("/login").into_response())
         }
         Err(RegisterError::Invite(problem)) => Err(AppError::Forbidden(problem.message())),

@@ -103,10 +103,10 @@ pub async fn rename(browser: &Browser, title: &str, new_title: &str) -> reqwest:
     browser.post_form(&at(title, "/rename"), &[("new_title", new_title), ("csrf_token", &token)]).await
 }
 
-/// Deletes a page with the token of a page the browser can see.
+/// Deletes a page through its confirmation (the CSRF token and the confirmation field).
 pub async fn delete(browser: &Browser, title: &str) -> reqwest::Response {
     let token = browser.csrf("/create").await;
-    browser.post_form(&at(title, "/delete"), &[("csrf_token", &token)]).await
+    browser.post_form(&at(title, "/delete"), &[("csrf_token", &token), ("confirm", "yes")]).await
 }
 
 pub async fn restore(browser: &Browser, title: &str) -> reqwest::Response {
@@ -903,7 +903,7 @@ async fn only_the_author_or_an_admin_deletes_and_only_an_admin_restores(backend:
     let response = delete(&writer, "Doomed page").await;
     assert_redirects_to(&response, "/");
     let (_, html) = follow(&writer, response).await;
-    assert!(flashes(&html)[0].starts_with("Page deleted"), "{html}");
+    assert_eq!(flashes(&html)[0], "Page “Doomed page” deleted. An admin can restore it.", "{html}");
     assert!(stored(&app, "Doomed page").await.deleted_at.is_some());
     for browser in [&visitor, &writer, &other] {
         let (status, html) = browser.get_text("/wiki/Doomed%20page").await;
