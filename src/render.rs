@@ -479,7 +479,7 @@ pub fn display(html: &str, missing: &[String], title: &str) -> String {
     let before = &marked[..heading.start];
     // The table of contents loses the heading's entry too.
     let entry = id.and_then(|id| {
-        let href = format!("<a href=\"#{id}\">");
+        let href = format!("<a href=\"#{id}\"");
         let at = before.find(&href)?;
         let start = before[..at].rfind("<li")?;
         let end = at + before[at..].find("</li>")? + "</li>".len();
@@ -955,7 +955,7 @@ mod tests {
         let shown = display(&html, &[], "Guide");
         assert!(!shown.contains("#h-guide"), "{shown}");
         assert!(shown.contains("href=\"#h-one\""), "{shown}");
-        assert!(shown.starts_with("<nav class=\"toc\">"), "{shown}");
+        assert!(shown.starts_with("<nav class=\"toc\""), "{shown}");
     }
 
     #[test]
@@ -989,8 +989,9 @@ mod tests {
             "# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n~~gone~~\n\n- [x] done\n- [ ] todo\n\nsee https://example.com\n",
         );
         assert!(html.contains("<h1"), "{html}");
-        assert!(html.contains("<table>"), "{html}");
+        assert!(html.contains(r#"<table tabindex="0">"#), "a table that scrolls is reachable: {html}");
         assert!(html.contains("<del>gone</del>"), "{html}");
+        assert!(html.contains(r#"aria-label="Done""#) && html.contains(r#"aria-label="Not done""#), "{html}");
         assert!(html.contains(r#"type="checkbox""#), "{html}");
         assert!(html.contains(r#"href="https://example.com""#), "{html}");
     }
@@ -1042,7 +1043,7 @@ mod tests {
     fn long_pages_get_a_table_of_contents_with_working_anchors() {
         let rendered = page("# One\n\n## Two\n\n## Two\n\ntext");
         let html = rendered.html;
-        assert!(html.contains(r#"<nav class="toc">"#), "{html}");
+        assert!(html.contains(r#"<nav class="toc" aria-label="Contents"><details open="">"#), "{html}");
         assert!(html.contains(r##"href="#h-one""##), "{html}");
         assert!(html.contains(r#"id="h-one""#), "{html}");
         assert!(html.contains(r##"href="#h-two-1""##) && html.contains(r#"id="h-two-1""#), "{html}");

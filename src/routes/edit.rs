@@ -106,7 +106,7 @@ impl Conflict {
             .collect();
         Self {
             yours,
-            saved_by: view.author.clone().unwrap_or_else(|| "someone".to_owned()),
+            saved_by: "someone".to_owned(),
             saved_at: crate::templates::format_time(view.page.updated_at),
             parts,
             regions: region,
@@ -264,6 +264,7 @@ async fn save(
             // The member's own text: every region as they wrote it.
             let yours = diff::resolve(&resolution.parts, &vec![diff::Choice::Mine; resolution.choices.len()]);
             let mut conflict = Conflict::new(yours, &view, &resolution.parts, Vec::new());
+            conflict.saved_by = last_author(&state, &view).await?;
             let mut region = 0;
             for part in conflict.parts.iter_mut().filter(|p| p.merged.is_none()) {
                 part.choice = resolution.choices[region].map(choice_value);
@@ -373,7 +374,8 @@ async fn save(
             match merge {
                 diff::Merge::Clean(merged) => (merged, true),
                 diff::Merge::Conflict(parts) => {
-                    let conflict = Conflict::new(form.content.clone(), &view, &parts, Vec::new());
+                    let mut conflict = Conflict::new(form.content.clone(), &view, &parts, Vec::new());
+                    conflict.saved_by = last_author(&state, &view).await?;
                     errors.form.push(format!(
                         "{} saved this page while you were editing, and changed some of the same \
                          places. Nothing is lost and nothing was saved yet: the parts that do not \
@@ -397,7 +399,8 @@ async fn save(
                          the editor; compare it with the other change below and save again."
                             .into(),
                     );
-                    let conflict = Conflict::new(form.content.clone(), &view, &[], theirs);
+                    let mut conflict = Conflict::new(form.content.clone(), &view, &[], theirs);
+                    conflict.saved_by = last_author(&state, &view).await?;
                     return editor(
                         &shell,
                         StatusCode::CONFLICT,
@@ -475,6 +478,12 @@ async fn save(
     errors.form.push("The page keeps changing under this edit; nothing was saved. Try again.".into());
     let current = view.page.revision_id.unwrap_or_default();
     editor(&shell, StatusCode::CONFLICT, &view, kept(errors, None, None, base.min(current)))
+}
+
+/// Who saved the page's current revision ("someone" when the account is gone).
+async fn last_author(state: &AppState, view: &PageView) -> Result<String, AppError> {
+    let latest = revision::history(&state.db.read, view.page.id, 0, 1).await?;
+    Ok(latest.into_iter().next().and_then(|entry| entry.author).unwrap_or_else(|| "someone".to_owned()))
 }
 
 fn choice_value(choice: diff::Choice) -> &'static str {

@@ -138,10 +138,8 @@ async fn a_page_saved_from_a_form_shows_the_html_its_preview_showed(backend: Bac
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
-    assert!(
-        html.contains(&format!(r#"<div id="preview-body" class="page-content">{shown}</div>"#)),
-        "{html}"
-    );
+    let body = html.split(r#"<div id="preview-body" class="page-content">"#).nth(1).expect("a preview");
+    assert_eq!(body[..body.find("</div>\n</section>").unwrap()].trim(), shown);
 }
 
 async fn a_first_heading_repeating_the_title_is_shown_once(backend: Backend) {
@@ -170,7 +168,7 @@ async fn math_renders_to_mathml_on_the_server(backend: Backend) {
     assert!(content.contains(r#"<math display="block""#), "{content}");
     assert!(content.contains("It costs $5."), "{content}");
     assert!(!content.contains("style="), "no inline style (the CSP forbids it): {content}");
-    assert!(!html.contains("<script"), "no script: {html}");
+    assert!(!content.contains("<script"), "no script: {content}");
 }
 
 // ----- safe delete ------------------------------------------------------------------------
@@ -226,7 +224,7 @@ async fn deletions_appear_in_recent_changes_and_the_feed(backend: Backend) {
     writer.create_page("Short lived", "text").await;
     writer.create_page("Stays", "text").await;
     assert_redirects_to(&delete(&writer, "Short lived").await, "/");
-    let (status, recent) = writer.get_text("/recent").await;
+    let (status, recent) = app.new_browser().get_text("/recent").await;
     assert_eq!(status, StatusCode::OK);
     let deleted = recent.find("Short lived").unwrap_or_else(|| panic!("the deletion is listed: {recent}"));
     let line = &recent[deleted..deleted + recent[deleted..].find("</li>").unwrap()];
@@ -574,6 +572,11 @@ fn reading(html: &str) -> Reading {
                     continue;
                 }
                 let name = tag.split_whitespace().next().unwrap_or_default().trim_end_matches('/').to_owned();
+                // A heading's own anchor (`#`) is the renderer's, not the page's.
+                if name == "a" && tag.contains(r#"class="anchor""#) {
+                    rest = &rest[rest.find("</a>").unwrap() + "</a>".len()..];
+                    continue;
+                }
                 if name == "a" {
                     let href = tag.split(r#"href=""#).nth(1).map(|h| decode(&h[..h.find('"').unwrap()]));
                     reading.links.extend(href);
@@ -623,7 +626,9 @@ async fn flask_pages_open_in_the_editor_as_markdown_that_renders_the_same(backen
             assert!(!markdown.contains(tag), "{}: raw {tag} in the editor: {markdown}", found.title);
         }
         let original = reading(&quire::render::sanitize(&found.content).unwrap());
-        let converted = reading(&quire::render::markdown(&markdown).unwrap());
+        // The table of contents a long page gains is Quire's, not the page's text.
+        let rendered = quire::render::markdown(&markdown).unwrap();
+        let converted = reading(quire::render::split_toc(&rendered).1);
         assert_eq!(converted, original, "{}: the Markdown {markdown:?}", found.title);
         checked.0 += original.links.len();
         checked.1 += original.items.len();
@@ -635,7 +640,7 @@ async fn flask_pages_open_in_the_editor_as_markdown_that_renders_the_same(backen
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", found.title);
         let saved = stored(&app, &found.title).await;
         assert_eq!(saved.format, page::FORMAT_MARKDOWN, "{}", found.title);
-        assert_eq!(reading(&saved.html), original, "{}", found.title);
+        assert_eq!(reading(quire::render::split_toc(&saved.html).1), original, "{}", found.title);
     }
     assert!(
         checked.0 >= 1 && checked.1 >= 3 && checked.2 >= 4 && checked.3 >= 2,
@@ -804,7 +809,7 @@ async fn recent_changes_group_by_day_with_size_and_diff(backend: Backend) {
     let newest = *ids.iter().max().unwrap();
     let middle = ids.iter().filter(|id| **id != newest).max().copied().unwrap();
     assert!(
-        html.contains(&format!(r#"href="/wiki/Growing/diff?from={middle}&amp;to={newest}">diff</a>"#)),
+        html.contains(&format!(r#"href="/wiki/Growing/diff?from={middle}&#38;to={newest}">diff</a>"#)),
         "{html}"
     );
     // The diff link works.
@@ -837,7 +842,11 @@ async fn pages_are_labelled_for_assistive_technology(backend: Backend) {
         assert!(tag.contains("aria-label="), "every navigation landmark is labelled: <nav{tag}>");
     }
     assert!(html.contains(r#"aria-label="Done""#) && html.contains(r#"aria-label="Not done""#), "{html}");
-    assert!(html.contains(r##"<a href="#h-two""##) && html.contains(r#"class="anchor">#</a>"#), "{html}");
+    assert!(
+        html.contains(r##"<a href="#h-two" aria-label="Link to heading 'Two'" class="anchor""##),
+        "{html}"
+    );
+    assert!(html.contains(r#"rel="noopener noreferrer nofollow">#</a></h2>"#), "anchors show a #: {html}");
     assert!(html.contains("aria-label=\"Link to heading"), "anchors are named: {html}");
     assert!(!html.contains(r#"class="anchor"></a>"#), "no empty heading anchor: {html}");
     assert!(html.contains(r#"<pre tabindex="0""#) || html.contains(r#"tabindex="0"><code"#), "{html}");
