@@ -578,9 +578,20 @@ pub fn plain_text(source: &str) -> String {
         let text = ammonia::Builder::empty().clean(html).to_string();
         text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
     };
+    // Inside raw `<script>` or `<style>`, which the sanitizer drops with their content.
+    let mut hidden = false;
     for edge in root.traverse() {
         match edge {
             NodeEdge::Start(node) => match &node.data().value {
+                NodeValue::HtmlInline(html) => {
+                    let tag = html.trim_start_matches('<').to_ascii_lowercase();
+                    if tag.starts_with("script") || tag.starts_with("style") {
+                        hidden = true;
+                    } else if tag.starts_with("/script") || tag.starts_with("/style") {
+                        hidden = false;
+                    }
+                }
+                NodeValue::Text(_) | NodeValue::Code(_) if hidden => {}
                 NodeValue::Text(text) => out.push_str(text),
                 NodeValue::Code(code) => out.push_str(&code.literal),
                 NodeValue::Math(math) => out.push_str(&math.literal),
@@ -597,6 +608,7 @@ pub fn plain_text(source: &str) -> String {
             },
             NodeEdge::End(node) => match &node.data().value {
                 NodeValue::Paragraph | NodeValue::Heading(_) | NodeValue::TableRow(_) => {
+                    hidden = false;
                     if !out.ends_with('\n') {
                         out.push('\n');
                     }
@@ -606,7 +618,14 @@ pub fn plain_text(source: &str) -> String {
             },
         }
     }
-    out.trim_end().to_owned()
+    // One space where removed markup left several.
+    let mut squeezed = String::with_capacity(out.len());
+    for c in out.trim_end().chars() {
+        if !(c == ' ' && squeezed.ends_with(' ')) {
+            squeezed.push(c);
+        }
+    }
+    squeezed
 }
 
 /// Renders Markdown and sanitizes the result (the HTML only).

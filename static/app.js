@@ -25,24 +25,10 @@ document.addEventListener("click", (event) => {
     dismiss.parentElement.remove();
     return;
   }
-  // Live preview: the server renders the Markdown exactly as it will store and show it.
   const preview = event.target.closest("#preview-button");
   if (preview) {
     event.preventDefault();
-    const form = preview.form;
-    const body = new URLSearchParams();
-    body.set("content", form.elements.content.value);
-    body.set("csrf_token", form.elements.csrf_token.value);
-    body.set("title", form.elements.title ? form.elements.title.value : form.dataset.title || "");
-    fetch("/preview", { method: "POST", body, credentials: "same-origin" })
-      .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
-      .then((html) => {
-        document.getElementById("preview-body").innerHTML = html;
-        const section = document.getElementById("preview");
-        delete section.dataset.empty;
-        section.hidden = false;
-      })
-      .catch(() => { unsaved.delete(form); form.requestSubmit(preview); });
+    showPreview(preview.form).catch(() => { unsaved.delete(preview.form); preview.form.requestSubmit(preview); });
     return;
   }
   const tool = event.target.closest(".toolbar button[data-md]");
@@ -50,6 +36,30 @@ document.addEventListener("click", (event) => {
     const textarea = tool.closest("form").elements.content;
     insertMarkdown(textarea, tool.dataset.md);
   }
+});
+
+// Live preview: the server renders the Markdown exactly as it will store and show it.
+function showPreview(form) {
+  const body = new URLSearchParams();
+  body.set("content", form.elements.content.value);
+  body.set("csrf_token", form.elements.csrf_token.value);
+  body.set("title", form.elements.title ? form.elements.title.value : form.dataset.title || "");
+  return fetch("/preview", { method: "POST", body, credentials: "same-origin" })
+    .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+    .then((html) => {
+      document.getElementById("preview-body").innerHTML = html;
+      delete document.getElementById("preview").dataset.empty;
+    });
+}
+
+// Beside the text (wide screens), the preview follows the typing, a moment after it stops.
+const sideBySide = window.matchMedia("(min-width: 1100px)");
+let previewTimer = null;
+document.addEventListener("input", (event) => {
+  const form = event.target.closest && event.target.closest("form#editor");
+  if (!form || event.target.name !== "content" || !sideBySide.matches) return;
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => showPreview(form).catch(() => {}), 700);
 });
 
 // What each toolbar button wraps the selection in (or inserts).

@@ -202,7 +202,10 @@ async fn edit_form(
     } else {
         view.page.content.clone()
     };
-    editor(&shell, StatusCode::OK, &view, EditorState { content, base, ..EditorState::default() })
+    // The preview starts as the page shows now (beside the text on wide screens).
+    let missing = crate::models::link::missing_targets(&state.db.read, view.page.id).await?;
+    let preview = Some(content::display(&view.page.html, &missing, &view.page.title));
+    editor(&shell, StatusCode::OK, &view, EditorState { content, base, preview, ..EditorState::default() })
 }
 
 #[derive(Default)]
@@ -265,11 +268,10 @@ async fn save(
             let yours = diff::resolve(&resolution.parts, &vec![diff::Choice::Mine; resolution.choices.len()]);
             let mut conflict = Conflict::new(yours, &view, &resolution.parts, Vec::new());
             conflict.saved_by = last_author(&state, &view).await?;
-            let mut region = 0;
-            for part in conflict.parts.iter_mut().filter(|p| p.merged.is_none()) {
-                part.choice = resolution.choices[region].map(choice_value);
+            let regions = conflict.parts.iter_mut().filter(|p| p.merged.is_none());
+            for (part, choice) in regions.zip(&resolution.choices) {
+                part.choice = choice.map(choice_value);
                 part.unchosen = part.choice.is_none();
-                region += 1;
             }
             let base = form
                 .base_revision
@@ -376,14 +378,17 @@ async fn save(
                 diff::Merge::Conflict(parts) => {
                     let mut conflict = Conflict::new(form.content.clone(), &view, &parts, Vec::new());
                     conflict.saved_by = last_author(&state, &view).await?;
+                    let which = if conflict.regions == 1 {
+                        "for the region below".to_owned()
+                    } else {
+                        format!("for each of the {} regions below", conflict.regions)
+                    };
                     errors.form.push(format!(
-                        "{} saved this page while you were editing, and changed some of the same \
-                         places. Nothing is lost and nothing was saved yet: the parts that do not \
-                         overlap are already combined; for each of the {} {} below, choose which \
-                         version to keep, then save.",
+                        "Someone else changed this page while you were editing: {} saved it, with \
+                         changes in some of the same places. Nothing is lost and nothing was saved \
+                         yet: the parts that do not overlap are already combined; {which}, choose \
+                         which version to keep, then save.",
                         conflict.saved_by,
-                        conflict.regions,
-                        if conflict.regions == 1 { "region" } else { "regions" }
                     ));
                     return editor(
                         &shell,

@@ -114,7 +114,7 @@ async fn a_page_saved_from_a_form_shows_the_html_its_preview_showed(backend: Bac
     assert_eq!(status, StatusCode::OK);
     let shown = shown_content(&html);
     // The script's preview sends the textarea's text (LF) with the title.
-    let (status, previewed) = preview(&browser, "Notes page", text).await;
+    let (status, previewed) = preview(browser, "Notes page", text).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown, previewed.trim());
     // Code keeps its lines, the missing page is marked in both, the stored text has no CR.
@@ -123,7 +123,7 @@ async fn a_page_saved_from_a_form_shows_the_html_its_preview_showed(backend: Bac
     assert!(shown.contains(r#"href="/wiki/Alpha""#), "{shown}");
     assert_eq!(stored(&app, "Notes page").await.content, text);
     // The editor's own (scriptless) preview shows the same.
-    let editor = open_editor(&browser, "Notes page").await;
+    let editor = open_editor(browser, "Notes page").await;
     let response = browser
         .post_form(
             "/wiki/Notes%20page/edit",
@@ -138,7 +138,7 @@ async fn a_page_saved_from_a_form_shows_the_html_its_preview_showed(backend: Bac
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
-    let body = html.split(r#"<div id="preview-body" class="page-content">"#).nth(1).expect("a preview");
+    let body = html.split(r#"<div id="preview-body">"#).nth(1).expect("a preview");
     assert_eq!(body[..body.find("</div>\n</section>").unwrap()].trim(), shown);
 }
 
@@ -154,7 +154,7 @@ async fn a_first_heading_repeating_the_title_is_shown_once(backend: Backend) {
     let (_, html) = browser.get_text("/wiki/Kitchen").await;
     assert_eq!(count(&html, "<h1"), 2, "{html}");
     // The stored text keeps its heading: the editor shows it.
-    assert_eq!(open_editor(&browser, "Garden").await.content, "# Garden\n\nTomatoes.\n");
+    assert_eq!(open_editor(browser, "Garden").await.content, "# Garden\n\nTomatoes.\n");
 }
 
 async fn math_renders_to_mathml_on_the_server(backend: Backend) {
@@ -223,7 +223,7 @@ async fn deletions_appear_in_recent_changes_and_the_feed(backend: Backend) {
     let writer = app.member("writer").await;
     writer.create_page("Short lived", "text").await;
     writer.create_page("Stays", "text").await;
-    assert_redirects_to(&delete(&writer, "Short lived").await, "/");
+    assert_redirects_to(&delete(writer, "Short lived").await, "/");
     let (status, recent) = app.new_browser().get_text("/recent").await;
     assert_eq!(status, StatusCode::OK);
     let deleted = recent.find("Short lived").unwrap_or_else(|| panic!("the deletion is listed: {recent}"));
@@ -448,7 +448,7 @@ async fn a_conflict_shows_both_versions_in_plain_language(backend: Backend) {
     );
     assert!(html.contains("Middle paragraph, as I wrote it"), "{html}");
     assert!(html.contains("Middle paragraph, as other wrote it"), "{html}");
-    assert!(html.contains(&format!("readonly>{}</textarea>", mine.replace(',', ","))), "{html}");
+    assert!(html.contains(&format!("readonly>{}</textarea>", mine)), "{html}");
     // Nothing was saved.
     assert_eq!(stored(&app, "Shared").await.content, theirs);
 }
@@ -620,7 +620,7 @@ async fn flask_pages_open_in_the_editor_as_markdown_that_renders_the_same(backen
     let mut checked = (0, 0, 0, 0);
     for found in pages {
         assert_eq!(found.format, page::FORMAT_HTML, "{}", found.title);
-        let editor = open_editor(&browser, &found.title).await;
+        let editor = open_editor(browser, &found.title).await;
         let markdown = editor.content;
         for tag in ["<p>", "<h2>", "<ul>", "<li>", "<table>", "<strong>", "<em>", "<blockquote>", "<script"] {
             assert!(!markdown.contains(tag), "{}: raw {tag} in the editor: {markdown}", found.title);
@@ -636,7 +636,7 @@ async fn flask_pages_open_in_the_editor_as_markdown_that_renders_the_same(backen
         checked.3 += original.emphasis.len();
         // Saving it unchanged stores Markdown that shows the same.
         let response =
-            save(&browser, &found.title, &open_editor(&browser, &found.title).await, &markdown, "").await;
+            save(browser, &found.title, &open_editor(browser, &found.title).await, &markdown, "").await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", found.title);
         let saved = stored(&app, &found.title).await;
         assert_eq!(saved.format, page::FORMAT_MARKDOWN, "{}", found.title);
@@ -797,8 +797,8 @@ async fn recent_changes_group_by_day_with_size_and_diff(backend: Backend) {
     let app = spawn_app(backend).await;
     let browser = app.member("writer").await;
     browser.create_page("Growing", "12345").await;
-    crate::wiki::edit(&browser, "Growing", "1234567890", "more").await;
-    crate::wiki::edit(&browser, "Growing", "123", "less").await;
+    crate::wiki::edit(browser, "Growing", "1234567890", "more").await;
+    crate::wiki::edit(browser, "Growing", "123", "less").await;
     let (status, html) = browser.get_text("/recent").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(count(&html, r#"<h2 class="changes-day">"#), 1, "one day: {html}");
