@@ -677,6 +677,12 @@ async fn the_first_member_is_told_they_administer_the_wiki(backend: Backend) {
     let response = first.register("founder", PASSWORD).await;
     assert_redirects_to(&response, "/login");
     let (_, html) = follow(&first, response).await;
+    assert!(
+        html.contains(r#"id="username" name="username" value="founder""#),
+        "the name is filled in: {html}"
+    );
+    let (_, again) = first.get_text("/login").await;
+    assert!(again.contains(r#"name="username" value="""#), "once: {again}");
     let shown = flashes(&html);
     assert_eq!(shown[0], "Registration successful! Please log in.");
     assert!(shown[1].contains("first member, so you administer it"), "{shown:?}");
