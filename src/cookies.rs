@@ -13,6 +13,12 @@ pub const VISITOR: &str = "quire_csrf";
 /// Flash messages waiting for the next page.
 pub const FLASH: &str = "quire_flash";
 
+/// The colour scheme a reader chose (`light`, `dark`; none: the system's).
+pub const THEME: &str = "quire_theme";
+
+/// The name just registered, for the login page to fill in (signed, ten minutes).
+pub const REGISTERED: &str = "quire_registered";
+
 /// The name a cookie is set and read under: `base`, prefixed with `__Host-` when cookies are
 /// `Secure` (an https public URL).
 pub fn cookie_name(base: &'static str, secure: bool) -> Cow<'static, str> {

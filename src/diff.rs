@@ -102,8 +102,9 @@ const MERGE_DIFF_TIME: Duration = Duration::from_millis(250);
 pub enum Merge {
     /// Both edits apply: the merged text.
     Clean(String),
-    /// The edits overlap: the text with conflict markers.
-    Conflict(String),
+    /// The edits overlap: the merged parts and, between them, each overlapping region's two
+    /// versions.
+    Conflict(Vec<Part>),
     /// The texts differ too much to merge within the time of a request: nothing was merged.
     TooCostly,
 }
@@ -122,10 +123,128 @@ pub fn merge(ancestor: &str, theirs: &str, mine: &str) -> Merge {
             return Merge::TooCostly;
         }
     }
-    match diffy::merge(ancestor, theirs, mine) {
+    // Markers longer than any run of marker characters the texts hold: what the merge writes
+    // cannot be confused with what people wrote.
+    let marker_len = [ancestor, theirs, mine]
+        .iter()
+        .flat_map(|text| text.lines())
+        .map(|line| {
+            let first = line.chars().next();
+            match first {
+                Some(c @ ('<' | '|' | '=' | '>')) => line.chars().take_while(|x| *x == c).count(),
+                _ => 0,
+            }
+        })
+        .max()
+        .unwrap_or(0)
+        .max(6)
+        + 1;
+    let terminated = |text: &str| {
+        if text.is_empty() || text.ends_with('\n') { text.to_owned() } else { format!("{text}\n") }
+    };
+    let (ancestor, theirs, mine) = (terminated(ancestor), terminated(theirs), terminated(mine));
+    let mut options = diffy::MergeOptions::new();
+    options
+        .set_conflict_marker_length(marker_len)
+        .set_conflict_style(diffy::ConflictStyle::Merge)
+        .set_incomplete_hunk_style(diffy::IncompleteHunkStyle::Git);
+    match options.merge(&ancestor, &theirs, &mine) {
         Ok(merged) => Merge::Clean(merged),
-        Err(conflicted) => Merge::Conflict(conflicted),
+        Err(conflicted) => Merge::Conflict(parts(&conflicted, marker_len)),
     }
+}
+
+/// A piece of a merge that met overlapping edits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Text both edits agree on (or only one of them changed): already merged.
+    Merged(String),
+    /// A region both edits changed: the version saved meanwhile and the member's own.
+    Conflict { theirs: String, mine: String },
+}
+
+/// The parts of a conflicted merge, read back from its markers (of `marker_len` characters,
+/// longer than anything in the texts).
+fn parts(conflicted: &str, marker_len: usize) -> Vec<Part> {
+    let marker = |c: char| c.to_string().repeat(marker_len);
+    let (open, middle, close) = (marker('<'), marker('='), marker('>'));
+    enum At {
+        Merged,
+        Theirs,
+        Mine,
+    }
+    let mut parts = Vec::new();
+    let (mut merged, mut theirs, mut mine) = (String::new(), String::new(), String::new());
+    let mut at = At::Merged;
+    for line in conflicted.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        match at {
+            At::Merged if bare.starts_with(&open) && bare[open.len()..].starts_with(' ') => {
+                if !merged.is_empty() {
+                    parts.push(Part::Merged(std::mem::take(&mut merged)));
+                }
+                at = At::Theirs;
+            }
+            At::Theirs if bare == middle => at = At::Mine,
+            At::Mine if bare.starts_with(&close) && bare[close.len()..].starts_with(' ') => {
+                parts.push(Part::Conflict {
+                    theirs: std::mem::take(&mut theirs),
+                    mine: std::mem::take(&mut mine),
+                });
+                at = At::Merged;
+            }
+            At::Merged => merged.push_str(line),
+            At::Theirs => theirs.push_str(line),
+            At::Mine => mine.push_str(line),
+        }
+    }
+    if !merged.is_empty() {
+        parts.push(Part::Merged(merged));
+    }
+    parts
+}
+
+/// How a member resolved one conflicting region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Mine,
+    Theirs,
+    Both,
+}
+
+impl Choice {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "mine" => Some(Self::Mine),
+            "theirs" => Some(Self::Theirs),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+}
+
+/// The text a resolution makes: merged parts as they are, each region as chosen ("both": the
+/// member's version after the one saved meanwhile).
+pub fn resolve(parts: &[Part], choices: &[Choice]) -> String {
+    let mut out = String::new();
+    let mut choices = choices.iter();
+    for part in parts {
+        match part {
+            Part::Merged(text) => out.push_str(text),
+            Part::Conflict { theirs, mine } => match choices.next().copied().unwrap_or(Choice::Both) {
+                Choice::Mine => out.push_str(mine),
+                Choice::Theirs => out.push_str(theirs),
+                Choice::Both => {
+                    out.push_str(theirs);
+                    if !theirs.is_empty() && !theirs.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(mine);
+                }
+            },
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -175,8 +294,35 @@ mod tests {
         let theirs = "ONE\ntwo\nthree\nfour\nfive\n";
         let mine = "one\ntwo\nthree\nfour\nFIVE\n";
         assert_eq!(merge(ancestor, theirs, mine), Merge::Clean("ONE\ntwo\nthree\nfour\nFIVE\n".into()));
-        let clash = "1ne\ntwo\nthree\nfour\nfive\n";
-        assert!(matches!(merge(ancestor, theirs, clash), Merge::Conflict(text) if text.contains("<<<<<<<")));
+        let clash = "uno\ntwo\nthree\nfour\nfive\n";
+        let Merge::Conflict(parts) = merge(ancestor, theirs, clash) else { panic!("a conflict") };
+        assert_eq!(
+            parts,
+            vec![
+                Part::Conflict { theirs: "ONE\n".into(), mine: "uno\n".into() },
+                Part::Merged("two\nthree\nfour\nfive\n".into()),
+            ]
+        );
+        assert_eq!(resolve(&parts, &[Choice::Mine]), clash);
+        assert_eq!(resolve(&parts, &[Choice::Theirs]), theirs);
+        assert_eq!(resolve(&parts, &[Choice::Both]), "ONE\nuno\ntwo\nthree\nfour\nfive\n");
+    }
+
+    #[test]
+    fn text_that_looks_like_conflict_markers_stays_text() {
+        let ancestor = "<<<<<<< ours\nmiddle\n=======\n>>>>>>> theirs\n";
+        let theirs = "<<<<<<< ours\nTHEIRS\n=======\n>>>>>>> theirs\n";
+        let mine = "<<<<<<< ours\nmine\n=======\n>>>>>>> theirs\n";
+        let Merge::Conflict(parts) = merge(ancestor, theirs, mine) else { panic!("a conflict") };
+        assert_eq!(
+            parts,
+            vec![
+                Part::Merged("<<<<<<< ours\n".into()),
+                Part::Conflict { theirs: "THEIRS\n".into(), mine: "mine\n".into() },
+                Part::Merged("=======\n>>>>>>> theirs\n".into()),
+            ]
+        );
+        assert_eq!(resolve(&parts, &[Choice::Mine]), mine);
     }
 
     #[test]

@@ -36,6 +36,10 @@ impl Kind {
 pub struct Message {
     pub kind: Kind,
     pub text: String,
+    /// Where an Undo button posts (a path of this site, set by Quire itself: the cookie is
+    /// signed), for whoever may undo what the message reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<String>,
 }
 
 fn read(cookies: &Cookies, key: &Key, secure: bool) -> Vec<Message> {
@@ -49,8 +53,12 @@ fn read(cookies: &Cookies, key: &Key, secure: bool) -> Vec<Message> {
 
 /// Queues a message for the next page this browser sees.
 pub fn push(cookies: &Cookies, key: &Key, secure: bool, kind: Kind, text: &str) {
+    push_message(cookies, key, secure, Message { kind, text: text.to_owned(), undo: None });
+}
+
+fn push_message(cookies: &Cookies, key: &Key, secure: bool, message: Message) {
     let mut pending = read(cookies, key, secure);
-    pending.push(Message { kind, text: text.to_owned() });
+    pending.push(message);
     if pending.len() > MAX_PENDING {
         pending.drain(..pending.len() - MAX_PENDING);
     }
@@ -95,6 +103,12 @@ impl Flash {
 
     pub fn push(&self, kind: Kind, text: &str) {
         push(&self.cookies, &self.key, self.secure, kind, text);
+    }
+
+    /// A message with an Undo button that posts to `undo` (a path of this site).
+    pub fn push_with_undo(&self, kind: Kind, text: &str, undo: String) {
+        let message = Message { kind, text: text.to_owned(), undo: Some(undo) };
+        push_message(&self.cookies, &self.key, self.secure, message);
     }
 
     /// True when no message waits for this request (no flash cookie came with it).

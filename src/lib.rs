@@ -29,6 +29,7 @@ pub mod routes;
 pub mod server;
 pub mod shell;
 pub mod templates;
+pub mod theme;
 pub mod uploads;
 pub mod urls;
 pub mod work;

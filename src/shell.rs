@@ -11,12 +11,16 @@ use crate::auth::session::Viewer;
 use crate::error::AppError;
 use crate::flash::{Flash, Kind};
 use crate::templates::{Layout, NavUser};
+use crate::theme::Theme;
 
 /// The frame of a page: an extractor for handlers that render HTML.
 pub struct Shell {
     pub viewer: Viewer,
     csrf: Csrf,
     flash: Flash,
+    pub theme: Theme,
+    /// The path and query of the request.
+    here: String,
 }
 
 impl FromRequestParts<AppState> for Shell {
@@ -27,6 +31,8 @@ impl FromRequestParts<AppState> for Shell {
             viewer: Viewer::from_request_parts(parts, state).await?,
             csrf: Csrf::from_request_parts(parts, state).await?,
             flash: Flash::from_request_parts(parts, state).await?,
+            theme: Theme::of(parts),
+            here: parts.uri.path_and_query().map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
         })
     }
 }
@@ -42,14 +48,20 @@ impl Shell {
         if self.viewer.is_member() { self.csrf.token() } else { String::new() }
     }
 
-    /// True when no message waits to be shown: the page is the same for every such visitor.
+    /// True when no message waits to be shown and the address has no query: the page is the
+    /// same for every such visitor (of one colour scheme).
     pub fn nothing_pending(&self) -> bool {
-        self.flash.is_empty()
+        self.flash.is_empty() && !self.here.contains('?')
     }
 
     /// Queues a message for the next page.
     pub fn flash(&self, kind: Kind, text: &str) {
         self.flash.push(kind, text);
+    }
+
+    /// Queues a message with an Undo button posting to `undo`.
+    pub fn flash_with_undo(&self, kind: Kind, text: &str, undo: String) {
+        self.flash.push_with_undo(kind, text, undo);
     }
 
     /// The layout of this page; shows (and clears) pending messages.
@@ -63,6 +75,13 @@ impl Shell {
         });
         let csrf_token = self.member_csrf_token();
         let show_register = self.viewer.wiki.is_some_and(|wiki| wiki.registration == Registration::Open);
-        Layout { user, flashes: self.flash.take(), csrf_token, show_register }
+        Layout {
+            user,
+            flashes: self.flash.take(),
+            csrf_token,
+            show_register,
+            theme: self.theme,
+            here: self.here.clone(),
+        }
     }
 }

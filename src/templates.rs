@@ -12,6 +12,10 @@ pub struct Layout {
     pub csrf_token: String,
     /// A visitor sees the Register link only while registration is open.
     pub show_register: bool,
+    /// The colour scheme the reader chose.
+    pub theme: crate::theme::Theme,
+    /// This page's path and query: where Login and the theme switch come back to.
+    pub here: String,
 }
 
 pub struct NavUser {
@@ -25,7 +29,23 @@ pub struct NavUser {
 impl Layout {
     /// The layout of error pages built outside a handler, which know nothing of the visitor.
     pub fn bare() -> Self {
-        Self { user: None, flashes: Vec::new(), csrf_token: String::new(), show_register: false }
+        Self {
+            user: None,
+            flashes: Vec::new(),
+            csrf_token: String::new(),
+            show_register: false,
+            theme: crate::theme::Theme::System,
+            here: "/".to_owned(),
+        }
+    }
+
+    /// The header's Login link: back here after logging in (not from the login page itself).
+    pub fn login_href(&self) -> String {
+        if self.here == "/" || self.here.starts_with("/login") || self.here.starts_with("/register") {
+            "/login".to_owned()
+        } else {
+            format!("/login?next={}", crate::urls::encode_query(&self.here))
+        }
     }
 
     /// Whether the page shows the actions that change pages (editors and admins).
@@ -98,8 +118,22 @@ pub struct ErrorPage<'a> {
 pub struct IndexPage {
     pub layout: Layout,
     pub pages: Vec<Link>,
+    /// The page an admin chose to show above the list.
+    pub main_page: Option<MainPage>,
+    /// Whether the viewer may create pages, and whether they are logged in (the empty wiki's
+    /// call to action).
+    pub may_create: bool,
+    pub is_member: bool,
+    pub login_href: String,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
+}
+
+/// The main page at `/`.
+pub struct MainPage {
+    pub title: String,
+    pub href: String,
+    pub html: String,
 }
 
 #[derive(Template)]
@@ -136,6 +170,10 @@ pub struct CreatePage {
     pub csrf_token: String,
     pub title: String,
     pub content: String,
+    /// The rendered preview, when asked for.
+    pub preview: Option<String>,
+    /// Where Cancel goes: the list of pages.
+    pub cancel_href: String,
     pub errors: FieldErrors,
 }
 
@@ -168,6 +206,8 @@ pub struct EditPage {
     pub base_revision: i32,
     pub preview: Option<String>,
     pub conflict: Option<crate::routes::edit::Conflict>,
+    /// A conflict with regions to choose from: the resolution form replaces the editor.
+    pub resolving: bool,
     pub errors: FieldErrors,
 }
 
@@ -251,6 +291,8 @@ pub struct SearchResult {
 pub struct SearchPage {
     pub layout: Layout,
     pub query: String,
+    /// "3 results for ‘wiki’", when the query was looked for.
+    pub summary: Option<String>,
     pub message: Option<&'static str>,
     pub results: Vec<SearchResult>,
     pub prev_href: Option<String>,
@@ -260,17 +302,34 @@ pub struct SearchPage {
 /// One line of recent changes.
 pub struct Change {
     pub page: Link,
-    pub revision_href: String,
+    /// The revision, for a saved change; none for a deletion or restoration.
+    pub revision_href: Option<String>,
+    /// The change against the revision before it (none: the page's first).
+    pub diff_href: Option<String>,
     pub author: Option<Link>,
     pub time: String,
     pub summary: String,
+    /// `+12`, `−3` (bytes), for a saved change.
+    pub size_change: Option<String>,
+    /// Whether the size grew (`+`), shrank, or stayed.
+    pub grew: std::cmp::Ordering,
+    /// "deleted" or "restored" for such events.
+    pub event: Option<&'static str>,
+    /// Whether the page's title links to it (not for a visitor, when it is deleted).
+    pub linked: bool,
+}
+
+/// Changes of one day.
+pub struct ChangeDay {
+    pub day: String,
+    pub changes: Vec<Change>,
 }
 
 #[derive(Template)]
 #[template(path = "recent.html")]
 pub struct RecentPage {
     pub layout: Layout,
-    pub changes: Vec<Change>,
+    pub days: Vec<ChangeDay>,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
 }
@@ -390,6 +449,8 @@ pub struct AdminSettingsPage {
     pub registration: String,
     pub read_access_choices: [&'static str; 2],
     pub registration_choices: [&'static str; 3],
+    /// The title of the page shown at `/` (empty: none).
+    pub main_page: String,
     pub errors: FieldErrors,
 }
 
@@ -411,10 +472,59 @@ pub struct AdminAuditPage {
 }
 
 /// A Unix-millisecond time as `2026-11-24 14:05 UTC`.
+/// The day of a time, as recent changes head their groups: `Friday, 04 December 2026` (UTC).
+pub fn format_day(ms: i64) -> String {
+    let format = time::macros::format_description!("[weekday], [day] [month repr:long] [year]");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
 pub fn format_time(ms: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "delete.html")]
+pub struct DeletePage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub action: String,
+    pub page_href: String,
+    pub title: String,
+    pub may_restore: bool,
+    pub errors: FieldErrors,
+}
+
+pub struct DeletedRow {
+    pub title: String,
+    pub href: String,
+    pub deleted: String,
+}
+
+#[derive(Template)]
+#[template(path = "deleted.html")]
+pub struct DeletedPages {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub pages: Vec<DeletedRow>,
+}
+
+/// One example of the Markdown help: what one types, and what the page shows.
+pub struct HelpExample {
+    pub what: &'static str,
+    pub source: &'static str,
+    pub html: String,
+}
+
+#[derive(Template)]
+#[template(path = "help.html")]
+pub struct HelpPage {
+    pub layout: Layout,
+    pub examples: Vec<HelpExample>,
 }

@@ -1,32 +1,136 @@
 // Progressive enhancement only: every page works without JavaScript.
+
+// The menu is open on wide screens (where its toggle is hidden), for browsers that cannot show
+// a closed <details>' content through CSS.
+const wide = window.matchMedia("(min-width: 760px)");
+const menu = document.querySelector(".nav-menu");
+const placeMenu = () => { if (menu && wide.matches) menu.open = true; };
+placeMenu();
+wide.addEventListener("change", placeMenu);
+
+// The first field with an error gets the focus, so one can fix it at once.
+const invalid = document.querySelector("[aria-invalid=true]");
+if (invalid) {
+  if (invalid.matches("fieldset")) {
+    const first = invalid.querySelector("input:not([type=hidden])");
+    if (first) first.focus();
+  } else {
+    invalid.focus();
+  }
+}
+
 document.addEventListener("click", (event) => {
   const dismiss = event.target.closest(".flash-dismiss");
   if (dismiss) {
     dismiss.parentElement.remove();
     return;
   }
-  // Live preview: the server renders the Markdown exactly as it will store it.
   const preview = event.target.closest("#preview-button");
   if (preview) {
     event.preventDefault();
-    const form = document.getElementById("editor");
-    const body = new URLSearchParams();
-    body.set("content", form.elements.content.value);
-    body.set("csrf_token", form.elements.csrf_token.value);
-    fetch("/preview", { method: "POST", body, credentials: "same-origin" })
-      .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
-      .then((html) => {
-        document.getElementById("preview-body").innerHTML = html;
-        document.getElementById("preview").hidden = false;
-      })
-      .catch(() => form.requestSubmit(preview));
+    showPreview(preview.form).catch(() => { unsaved.delete(preview.form); preview.form.requestSubmit(preview); });
+    return;
+  }
+  const tool = event.target.closest(".toolbar button[data-md]");
+  if (tool) {
+    const textarea = tool.closest("form").elements.content;
+    insertMarkdown(textarea, tool.dataset.md);
   }
 });
 
-// Destructive admin actions ask first (the server still decides; without JavaScript they just run).
+// Live preview: the server renders the Markdown exactly as it will store and show it.
+function showPreview(form) {
+  const body = new URLSearchParams();
+  body.set("content", form.elements.content.value);
+  body.set("csrf_token", form.elements.csrf_token.value);
+  body.set("title", form.elements.title ? form.elements.title.value : form.dataset.title || "");
+  return fetch("/preview", { method: "POST", body, credentials: "same-origin" })
+    .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+    .then((html) => {
+      document.getElementById("preview-body").innerHTML = html;
+      delete document.getElementById("preview").dataset.empty;
+    });
+}
+
+// Beside the text (wide screens), the preview follows the typing, a moment after it stops.
+const sideBySide = window.matchMedia("(min-width: 1100px)");
+let previewTimer = null;
+document.addEventListener("input", (event) => {
+  const form = event.target.closest && event.target.closest("form#editor");
+  if (!form || event.target.name !== "content" || !sideBySide.matches) return;
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => showPreview(form).catch(() => {}), 700);
+});
+
+// What each toolbar button wraps the selection in (or inserts).
+const MARKS = {
+  bold: ["**", "**", "bold text"],
+  italic: ["*", "*", "italic text"],
+  heading: ["\n## ", "\n", "Heading"],
+  link: ["[", "](https://)", "link text"],
+  wikilink: ["[[", "]]", "Page title"],
+  list: ["\n- ", "\n", "item"],
+  code: ["`", "`", "code"],
+  table: ["\n| Column | Column |\n|--------|--------|\n| ", " | |\n", "cell"],
+};
+
+function insertMarkdown(textarea, kind) {
+  const [before, after, placeholder] = MARKS[kind];
+  const { selectionStart: start, selectionEnd: end, value } = textarea;
+  let selected = value.slice(start, end);
+  let open = before;
+  if (kind === "code" && selected.includes("\n")) {
+    open = "\n```\n";
+    selected = selected.replace(/\n?$/, "\n");
+  }
+  const close = kind === "code" && open !== before ? "```\n" : after;
+  const text = selected || placeholder;
+  // At the start of the text, a block mark needs no leading line break.
+  if (start === 0 || value[start - 1] === "\n") open = open.replace(/^\n/, "");
+  textarea.focus();
+  textarea.setRangeText(open + text + close, start, end, "end");
+  textarea.setSelectionRange(start + open.length, start + open.length + text.length);
+  textarea.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+// The toolbar needs script: it is shown only when there is some.
+for (const bar of document.querySelectorAll(".toolbar")) bar.hidden = false;
+
+// Unsaved changes: leaving an editor that holds them asks first.
+const unsaved = new Set();
+for (const form of document.querySelectorAll("form#editor, form#conflict-form")) {
+  if (form.dataset.unsaved) unsaved.add(form);
+  form.addEventListener("input", () => unsaved.add(form));
+  form.addEventListener("change", () => unsaved.add(form));
+}
+window.addEventListener("beforeunload", (event) => {
+  if (unsaved.size > 0) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
+document.addEventListener("keydown", (event) => {
+  const form = event.target.closest && event.target.closest("form#editor, form#conflict-form");
+  if (!form || !(event.ctrlKey || event.metaKey) || event.altKey) return;
+  const key = event.key.toLowerCase();
+  if (key === "s") {
+    // Ctrl/Cmd+S saves the page, not the HTML of the browser's tab.
+    event.preventDefault();
+    form.requestSubmit(form.querySelector("button.btn-primary"));
+  } else if ((key === "b" || key === "i") && event.target.name === "content") {
+    event.preventDefault();
+    insertMarkdown(event.target, key === "b" ? "bold" : "italic");
+  }
+});
+
 document.addEventListener("submit", (event) => {
+  // Destructive admin actions ask first (the server still decides; without JavaScript they just run).
   const message = event.target.dataset && event.target.dataset.confirm;
   if (message && !window.confirm(message)) {
     event.preventDefault();
+    return;
   }
+  // Saving (or previewing through the server) is leaving on purpose.
+  unsaved.delete(event.target);
 });

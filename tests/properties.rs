@@ -88,6 +88,67 @@ const FRAGMENTS: &[&str] = &[
     "<li class=toc-1>",
 ];
 
+/// Pieces of the Markdown people write: what the saved page and its preview must render alike.
+const MARKDOWN: &[&str] = &[
+    "# ",
+    "## ",
+    "### ",
+    "# Alpha\n",
+    "```rust\n",
+    "```\n",
+    "```\n",
+    "~~~python\n",
+    "~~~\n",
+    "fn main() {\n    println!(\"hi\");\n}\n",
+    "def f(x):\n    return x\n",
+    "    indented code\n",
+    "[[Alpha]]",
+    "[[Beta|the beta page]]",
+    "[[Gamma]]",
+    "[[Missing page]]",
+    "- item\n",
+    "1. first\n",
+    "- [ ] todo\n",
+    "- [x] done\n",
+    "> quoted\n",
+    "| a | b |\n|---|---|\n| 1 | 2 |\n",
+    "**bold**",
+    "*em*",
+    "`code`",
+    "$x^2$",
+    "https://example.com/a/very/long/path",
+    "<b>html</b>",
+    "text ",
+    "word",
+    "\n",
+    "\n\n",
+    "  \n",
+    "\t",
+];
+
+/// Titles that exist in the property's imagined wiki; the others are missing.
+const EXISTING: &[&str] = &["Alpha", "Beta"];
+
+fn markdown_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            8 => prop::sample::select(MARKDOWN).prop_map(str::to_owned),
+            1 => "[a-zA-Z0-9 ]{0,12}",
+        ],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+/// What a browser's form submission makes of a textarea's text: every line break as CRLF.
+fn as_submitted(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
+fn missing(links: &[String]) -> Vec<String> {
+    links.iter().filter(|title| !EXISTING.contains(&title.as_str())).cloned().collect()
+}
+
 fn hostile() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
@@ -257,11 +318,64 @@ fn decoded(value: &str) -> String {
 
 fn assert_safe(html: &str) -> Result<(), TestCaseError> {
     const FORBIDDEN_TAGS: &[&str] = &[
-        "script", "iframe", "object", "embed", "style", "base", "meta", "form", "button", "textarea", "svg",
-        "math", "link",
+        "script",
+        "iframe",
+        "object",
+        "embed",
+        "style",
+        "base",
+        "meta",
+        "form",
+        "button",
+        "textarea",
+        "svg",
+        "link",
+        "annotation-xml",
+        "maction",
+        "mglyph",
+    ];
+    // MathML (what `$…$` renders to) is allowed with presentational attributes only: no link,
+    // no href, nothing that switches back to HTML.
+    const MATHML_ATTRIBUTES: &[&str] = &[
+        "display",
+        "stretchy",
+        "symmetric",
+        "largeop",
+        "movablelimits",
+        "maxsize",
+        "form",
+        "fence",
+        "separator",
+        "lspace",
+        "rspace",
+        "mathvariant",
+        "width",
+        "height",
+        "depth",
+        "linethickness",
+        "displaystyle",
+        "scriptlevel",
+        "encoding",
     ];
     for (name, attributes) in tags(html) {
         prop_assert!(!FORBIDDEN_TAGS.contains(&name.as_str()), "<{}> in {:?}", name, html);
+        let mathml = name == "math"
+            || name == "semantics"
+            || name == "annotation"
+            || (name.starts_with('m')
+                && name.len() > 1
+                && !["mark", "menu", "meter", "main"].contains(&name.as_str()));
+        if mathml {
+            for (attr, _) in &attributes {
+                prop_assert!(
+                    MATHML_ATTRIBUTES.contains(&attr.as_str()),
+                    "{} on <{}> in {:?}",
+                    attr,
+                    name,
+                    html
+                );
+            }
+        }
         for (attr, value) in attributes {
             prop_assert!(!attr.starts_with("on"), "event handler {} in {:?}", attr, html);
             prop_assert!(
@@ -285,6 +399,7 @@ fn assert_safe(html: &str) -> Result<(), TestCaseError> {
                     value.split_whitespace().all(|c| c.starts_with("hl-")
                         || c.starts_with("language-")
                         || c.starts_with("toc")
+                        || c == "anchor"
                         || c == "syntax-highlighting"),
                     "class {:?} in {:?}",
                     value,
@@ -320,6 +435,23 @@ proptest! {
             ),
             Err(why) => prop_assert!(why.to_string().contains("nested too deeply"), "{why}"),
         }
+    }
+
+    /// The saved page (submitted by a form, stored, shown with its missing links marked) shows
+    /// exactly the HTML its preview showed (the text as the script sends it, rendered by the same
+    /// server, marked alike).
+    #[test]
+    fn the_saved_page_shows_what_its_preview_showed(text in markdown_text(), title in prop::sample::select(&["Alpha", "Some page"][..])) {
+        use quire::render;
+        let stored_text = render::normalize_newlines(&as_submitted(&text)).into_owned();
+        let Ok(stored) = render::markdown_page(&stored_text) else { return Ok(()) };
+        let shown = render::display(&stored.html, &missing(&stored.links), title);
+        let preview = render::markdown_page(&text).expect("the preview renders what the save rendered");
+        let previewed = render::display(&preview.html, &missing(&preview.links), title);
+        prop_assert_eq!(&shown, &previewed);
+        // Code keeps its lines: no carriage return reaches the highlighter, which would show
+        // each as a blank line.
+        prop_assert!(!shown.contains('\r'));
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl MigrationTrait for Migration {
 }
 
 /// Indexes every live page, `BATCH` at a time in id order.
-async fn rebuild<C: ConnectionTrait>(db: &C, backend: DatabaseBackend) -> Result<(), DbErr> {
+pub(super) async fn rebuild<C: ConnectionTrait>(db: &C, backend: DatabaseBackend) -> Result<(), DbErr> {
     let sql = match backend {
         DatabaseBackend::Postgres => {
             "SELECT id, title, content, format FROM pages WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2"

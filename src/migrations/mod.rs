@@ -16,6 +16,7 @@ mod m0007_revision_html;
 mod m0008_changes;
 mod m0009_search_terms;
 mod m0010_backup_lease;
+mod m0011_search_text;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_changes::Migration),
             Box::new(m0009_search_terms::Migration),
             Box::new(m0010_backup_lease::Migration),
+            Box::new(m0011_search_text::Migration),
         ]
     }
 }

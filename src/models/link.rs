@@ -55,6 +55,8 @@ pub mod old_title {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+use std::collections::HashSet;
+
 use super::page;
 
 /// Replaces the outgoing links of a page.
@@ -98,6 +100,36 @@ fn missing_query(page_id: i32) -> Select<wiki_link::Entity> {
         .column_as(wiki_link::Column::ToTitle, "title")
         .filter(wiki_link::Column::FromPageId.eq(page_id))
         .filter(Condition::all().add(SqExpr::exists(live).not()).add(SqExpr::exists(renamed).not()))
+}
+
+/// Which of `titles` lead nowhere (no live page, no old title of one): what a preview marks
+/// missing before the page is saved.
+pub async fn missing_among<C: ConnectionTrait>(db: &C, titles: &[String]) -> Result<Vec<String>, DbErr> {
+    if titles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found: HashSet<String> = HashSet::new();
+    // In slices, so that no statement carries more parameters than a backend accepts.
+    for chunk in titles.chunks(500) {
+        let live: Vec<String> = page::Entity::find()
+            .select_only()
+            .column(page::Column::Title)
+            .filter(page::Column::Title.is_in(chunk.iter().cloned()))
+            .filter(page::Column::DeletedAt.is_null())
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(live);
+        let renamed: Vec<String> = old_title::Entity::find()
+            .select_only()
+            .column(old_title::Column::Title)
+            .filter(old_title::Column::Title.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(renamed);
+    }
+    Ok(titles.iter().filter(|title| !found.contains(*title)).cloned().collect())
 }
 
 /// The titles of live pages linking to a page, by its title or one of its old titles.

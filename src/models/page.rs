@@ -360,6 +360,21 @@ pub async fn titles_by_author<C: ConnectionTrait>(
         .await
 }
 
+/// Deleted pages, most recently deleted first: (title, when), for admins to restore.
+pub async fn deleted<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, i64)>, DbErr> {
+    let rows: Vec<(String, Option<i64>)> = Entity::find()
+        .select_only()
+        .column(Column::Title)
+        .column(Column::DeletedAt)
+        .filter(Column::DeletedAt.is_not_null())
+        .order_by_desc(Column::DeletedAt)
+        .order_by_asc(Column::Title)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(title, at)| (title, at.unwrap_or_default())).collect())
+}
+
 /// The titles of deleted pages (for admins to restore).
 pub async fn deleted_titles<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> {
     Entity::find()

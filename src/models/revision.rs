@@ -126,3 +126,106 @@ pub async fn fill_html<C: ConnectionTrait>(db: &C, id: i32, html: &str) -> Resul
 pub async fn find<C: ConnectionTrait>(db: &C, page_id: i32, id: i32) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id).filter(Column::PageId.eq(page_id)).one(db).await
 }
+
+/// What happened to a page, as recent changes list it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A revision was saved (`id` is the revision's).
+    Revision,
+    /// The page was deleted (`id` is the audit entry's).
+    Deleted,
+    /// The page was restored.
+    Restored,
+}
+
+/// One line of recent changes: a revision (with its size and the size before it) or a
+/// deletion or restoration of a page.
+#[derive(Debug, Clone)]
+pub struct RecentChange {
+    pub kind: ChangeKind,
+    pub id: i32,
+    pub title: String,
+    pub summary: String,
+    pub author: Option<String>,
+    pub at: i64,
+    /// The revision's size in bytes, and its page's previous revision's (none: the first).
+    pub size: Option<i32>,
+    /// The page's revision before this one, and its size (none: this is the first).
+    pub previous_id: Option<i32>,
+    pub previous_size: Option<i32>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct RecentRow {
+    kind: i32,
+    id: i32,
+    title: String,
+    summary: String,
+    author: Option<String>,
+    at: i64,
+    size: Option<i32>,
+    previous_id: Option<i32>,
+    previous_size: Option<i32>,
+}
+
+/// Recent changes across the wiki, newest first: revisions of live pages, deletions and
+/// restorations (from the audit log), `limit` of them from `offset`. Each side reads at most
+/// `offset + limit` rows by its index before they are merged by time.
+pub async fn recent_changes<C: ConnectionTrait>(
+    db: &C,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<RecentChange>, DbErr> {
+    let window = offset.saturating_add(limit);
+    // Plain SQL that all three backends read alike: no identifier needs quoting, and the only
+    // values are the two bounds.
+    let sql = format!(
+        "SELECT kind, id, title, summary, author, at, size, previous_id, previous_size FROM ( \
+           SELECT * FROM ( \
+             SELECT 0 AS kind, r.id AS id, p.title AS title, r.summary AS summary, \
+                    u.username AS author, r.created_at AS at, r.size AS size, \
+                    (SELECT r2.id FROM revisions r2 WHERE r2.page_id = r.page_id AND r2.id < r.id \
+                     ORDER BY r2.id DESC LIMIT 1) AS previous_id, \
+                    (SELECT r3.size FROM revisions r3 WHERE r3.page_id = r.page_id AND r3.id < r.id \
+                     ORDER BY r3.id DESC LIMIT 1) AS previous_size \
+             FROM revisions r JOIN pages p ON p.id = r.page_id LEFT JOIN users u ON u.id = r.author_id \
+             WHERE p.deleted_at IS NULL ORDER BY r.id DESC LIMIT {window} \
+           ) rv \
+           UNION ALL \
+           SELECT * FROM ( \
+             SELECT CASE WHEN a.action = 'page_delete' THEN 1 ELSE 2 END AS kind, a.id AS id, \
+                    a.target AS title, '' AS summary, a.actor_name AS author, a.at AS at, \
+                    CAST(NULL AS INTEGER) AS size, CAST(NULL AS INTEGER) AS previous_id, \
+                    CAST(NULL AS INTEGER) AS previous_size \
+             FROM audit_log a WHERE a.action IN ('page_delete', 'page_restore') \
+             ORDER BY a.id DESC LIMIT {window} \
+           ) ev \
+         ) c ORDER BY at DESC, kind DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DatabaseBackend::MySql {
+        // MySQL casts to SIGNED, not INTEGER.
+        sql.replace("CAST(NULL AS INTEGER)", "CAST(NULL AS SIGNED)")
+    } else {
+        sql
+    };
+    let rows = RecentRow::find_by_statement(sea_orm::Statement::from_string(backend, sql)).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| RecentChange {
+            kind: match row.kind {
+                0 => ChangeKind::Revision,
+                1 => ChangeKind::Deleted,
+                _ => ChangeKind::Restored,
+            },
+            id: row.id,
+            title: row.title,
+            summary: row.summary,
+            author: row.author,
+            at: row.at,
+            size: row.size,
+            previous_id: row.previous_id,
+            previous_size: row.previous_size,
+        })
+        .collect())
+}

@@ -86,3 +86,41 @@ pub async fn set_many<C: TransactionTrait>(
     txn.commit().await?;
     Ok(changed)
 }
+
+/// The key of the page an admin chose to show at `/` (a title; absent: none).
+pub const MAIN_PAGE: &str = "main_page";
+
+/// The title of the main page, if one is chosen.
+pub async fn main_page<C: ConnectionTrait>(db: &C) -> Result<Option<String>, DbErr> {
+    let row = Entity::find_by_id(MAIN_PAGE).one(db).await?;
+    Ok(row.map(|row| row.value).filter(|title| !title.is_empty()))
+}
+
+/// Chooses the main page (`None`: none), with its audit-log entry, in one transaction.
+/// Returns false, writing nothing, when it is unchanged.
+pub async fn set_main_page<C: TransactionTrait>(
+    db: &C,
+    title: Option<&str>,
+    actor: &Actor,
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let before = Entity::find_by_id(MAIN_PAGE).lock_exclusive().one(&txn).await?;
+    let old = before.as_ref().map(|row| row.value.clone()).unwrap_or_default();
+    let new = title.unwrap_or_default();
+    if old == new {
+        return Ok(false);
+    }
+    let row =
+        ActiveModel { key: Set(MAIN_PAGE.to_owned()), value: Set(new.to_owned()), updated_at: Set(now_ms()) };
+    Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Column::Key).update_columns([Column::Value, Column::UpdatedAt]).to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let shown = |title: &str| if title.is_empty() { "none".to_owned() } else { format!("“{title}”") };
+    let details = format!("{MAIN_PAGE}: {} → {}", shown(&old), shown(new));
+    audit::record(&txn, actor, audit::Action::Setting, MAIN_PAGE, &details).await?;
+    txn.commit().await?;
+    Ok(true)
+}

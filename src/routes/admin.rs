@@ -43,6 +43,7 @@ pub fn router() -> Routes {
         .post("/admin/invites", get(invites).post(create_invite))
         .post("/admin/invites/{id}/revoke", post(revoke_invite))
         .post("/admin/settings", get(settings_form).post(save_settings))
+        .post("/admin/main-page", post(save_main_page))
         .get("/admin/audit", get(audit_log))
         .get("/admin/export.zip", get(export_zip))
 }
@@ -343,11 +344,13 @@ async fn settings_form(
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
     let current = setting::load(&state.db.read).await?;
+    let main_page = setting::main_page(&state.db.read).await?.unwrap_or_default();
     settings_page(
         &shell,
         StatusCode::OK,
         current.read_access.as_str(),
         current.registration.as_str(),
+        main_page,
         FieldErrors::default(),
     )
 }
@@ -357,11 +360,13 @@ fn settings_page(
     status: StatusCode,
     read_access: &str,
     registration: &str,
+    main_page: String,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
     render(
         status,
         AdminSettingsPage {
+            main_page: main_page.chars().take(200).collect(),
             csrf_token: shell.csrf_token(),
             layout: shell.layout(),
             read_access: read_access.chars().take(50).collect(),
@@ -402,11 +407,13 @@ async fn save_settings(
         let shown = |given: &Option<String>, current: &'static str| {
             given.clone().unwrap_or_else(|| current.to_owned())
         };
+        let main_page = setting::main_page(&state.db.read).await?.unwrap_or_default();
         return settings_page(
             &shell,
             StatusCode::UNPROCESSABLE_ENTITY,
             &shown(&form.read_access, current.read_access.as_str()),
             &shown(&form.registration, current.registration.as_str()),
+            main_page,
             errors,
         );
     }
@@ -417,6 +424,57 @@ async fn save_settings(
     }
     tracing::info!(changed, "settings saved");
     shell.flash(Kind::Success, "Settings saved.");
+    Ok(Redirect::to("/admin/settings").into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MainPageForm {
+    /// The title of a live page; empty: no main page.
+    main_page: String,
+}
+
+/// POST /admin/main-page — the page shown at `/` above the list of pages.
+#[tracing::instrument(skip_all)]
+async fn save_main_page(
+    Admin(admin): Admin,
+    shell: Shell,
+    State(state): State<AppState>,
+    CsrfForm(form): CsrfForm<MainPageForm>,
+) -> Result<Response, AppError> {
+    let wanted = form.main_page.trim();
+    let (title, refused) = if wanted.is_empty() {
+        (None, None)
+    } else if let Err(e) = crate::domain::PageTitle::parse(wanted) {
+        (None, Some(e.to_string()))
+    } else {
+        match crate::models::page::find_with_author(&state.db.read, wanted).await? {
+            Some(found) => (Some(found.page.title), None),
+            None => (None, Some(format!("There is no page titled “{wanted}”."))),
+        }
+    };
+    if let Some(message) = refused {
+        let current = setting::load(&state.db.read).await?;
+        let mut errors = FieldErrors::default();
+        errors.title.push(message);
+        return settings_page(
+            &shell,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            current.read_access.as_str(),
+            current.registration.as_str(),
+            form.main_page,
+            errors,
+        );
+    }
+    let changed = setting::set_main_page(&state.db.write, title.as_deref(), &admin.actor()).await?;
+    tracing::info!(changed, "main page chosen");
+    shell.flash(
+        Kind::Success,
+        &match &title {
+            Some(title) => format!("The main page is now “{title}”."),
+            None => "The wiki has no main page now: / shows the list of pages.".to_owned(),
+        },
+    );
     Ok(Redirect::to("/admin/settings").into_response())
 }
 

@@ -93,6 +93,7 @@ async fn register_form(
 #[tracing::instrument(skip_all)]
 async fn register(
     shell: Shell,
+    cookies: tower_cookies::Cookies,
     State(state): State<AppState>,
     client: ClientIp,
     CsrfForm(form): CsrfForm<RegisterForm>,
@@ -116,6 +117,14 @@ async fn register(
         Ok(created) => {
             tracing::info!(user.id = created.id, user.role = %created.role, "registered");
             shell.flash(Kind::Success, "Registration successful! Please log in.");
+            remember_registered(&cookies, &state, &created.username);
+            if created.role() == crate::access::Role::Admin {
+                shell.flash(
+                    Kind::Info,
+                    "You are this wiki's first member, so you administer it: once logged in, \
+                     Admin in the menu manages members, invitations and settings.",
+                );
+            }
             Ok(Redirect::to("/login").into_response())
         }
         Err(RegisterError::Invite(problem)) => Err(AppError::Forbidden(problem.message())),
@@ -167,9 +176,37 @@ fn next_of(query: Result<Query<NextQuery>, axum::extract::rejection::QueryReject
 
 async fn login_form(
     shell: Shell,
+    cookies: tower_cookies::Cookies,
+    State(state): State<AppState>,
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    login_page(&shell, StatusCode::OK, String::new(), next_of(query), FieldErrors::default())
+    let username = just_registered(&cookies, &state);
+    login_page(&shell, StatusCode::OK, username, next_of(query), FieldErrors::default())
+}
+
+/// The name registered in this browser a moment ago (taken: it fills the login form once).
+fn just_registered(cookies: &tower_cookies::Cookies, state: &AppState) -> String {
+    let secure = state.settings.secure_cookies;
+    let name = crate::cookies::cookie_name(crate::cookies::REGISTERED, secure);
+    let Some(cookie) = cookies.signed(&state.cookie_key).get(&name) else { return String::new() };
+    cookies.remove(tower_cookies::Cookie::build((name, "")).path("/").secure(secure).http_only(true).build());
+    echo(cookie.value())
+}
+
+/// Remembers the name just registered, for the login page it is sent to.
+fn remember_registered(cookies: &tower_cookies::Cookies, state: &AppState, username: &str) {
+    let secure = state.settings.secure_cookies;
+    let cookie = tower_cookies::Cookie::build((
+        crate::cookies::cookie_name(crate::cookies::REGISTERED, secure),
+        username.to_owned(),
+    ))
+    .path("/")
+    .http_only(true)
+    .secure(secure)
+    .same_site(tower_cookies::cookie::SameSite::Lax)
+    .max_age(time::Duration::minutes(10))
+    .build();
+    cookies.signed(&state.cookie_key).add(cookie);
 }
 
 fn login_page(

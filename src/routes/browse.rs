@@ -12,7 +12,8 @@ use crate::error::AppError;
 use crate::models::{page, revision, search, user};
 use crate::shell::Shell;
 use crate::templates::{
-    AtomEntry, AtomFeed, Change, Link, RecentPage, SearchPage, SearchResult, UserPage, format_time,
+    AtomEntry, AtomFeed, Change, ChangeDay, Link, RecentPage, SearchPage, SearchResult, UserPage, format_day,
+    format_time,
 };
 use crate::urls;
 
@@ -50,6 +51,7 @@ async fn find(
     let mut message = None;
     let mut results = Vec::new();
     let mut has_next = false;
+    let mut summary = None;
     if q.trim().is_empty() {
         message = Some(
             "Type words to look for: \"a phrase\" finds them together, wiki* finds words starting with wiki.",
@@ -65,6 +67,14 @@ async fn find(
         if hits.is_empty() {
             message = Some("No page matches.");
         }
+        // Exact once the last screen is reached; before it, at least the screens so far.
+        let seen = (number - 1) * RESULTS_PER_PAGE + hits.len() as u64;
+        let shown_query = q.trim();
+        summary = Some(match (has_next, seen) {
+            (true, _) => format!("More than {seen} results for ‘{shown_query}’"),
+            (false, 1) => format!("1 result for ‘{shown_query}’"),
+            (false, n) => format!("{n} results for ‘{shown_query}’"),
+        });
         results = state
             .work
             .run_as("snippets", shell.viewer.member.is_some(), move || {
@@ -84,6 +94,7 @@ async fn find(
         SearchPage {
             layout: shell.layout(),
             query: q,
+            summary,
             message,
             results,
             prev_href: (number > 1).then(|| format!("{base}&page={}", number - 1)),
@@ -92,20 +103,72 @@ async fn find(
     )
 }
 
+/// A member's contributions (revisions only).
 fn changes(entries: Vec<revision::Entry>) -> Vec<Change> {
     entries
         .into_iter()
         .map(|entry| {
             let base = urls::page(&entry.title);
             Change {
-                revision_href: format!("{base}/revisions/{}", entry.id),
+                revision_href: Some(format!("{base}/revisions/{}", entry.id)),
+                diff_href: None,
                 author: entry.author.map(|name| Link { href: urls::user(&name), text: name }),
                 time: format_time(entry.created_at),
                 summary: entry.summary,
+                size_change: None,
+                grew: std::cmp::Ordering::Equal,
+                event: None,
+                linked: true,
                 page: Link { href: base, text: entry.title },
             }
         })
         .collect()
+}
+
+/// `+12` / `−3` / `0`, and which way.
+fn size_change(size: i32, before: Option<i32>) -> (String, std::cmp::Ordering) {
+    let before = before.unwrap_or(0);
+    let change = match size.cmp(&before) {
+        std::cmp::Ordering::Less => format!("−{}", before - size),
+        _ => format!("+{}", size - before),
+    };
+    (change, size.cmp(&before))
+}
+
+/// A line of recent changes; `is_admin`: deleted pages' titles stay links (admins see them).
+fn recent_change(change: revision::RecentChange, is_admin: bool) -> Change {
+    let base = urls::page(&change.title);
+    let author = change.author.map(|name| {
+        if name == crate::models::audit::Actor::COMMAND_LINE {
+            Link { href: String::new(), text: name }
+        } else {
+            Link { href: urls::user(&name), text: name }
+        }
+    });
+    let (revision_href, diff_href, size, event, linked) = match change.kind {
+        revision::ChangeKind::Revision => {
+            let revision_href = format!("{base}/revisions/{}", change.id);
+            let diff_href =
+                change.previous_id.map(|from| format!("{base}/diff?from={from}&to={}", change.id));
+            let size = change.size.map(|size| size_change(size, change.previous_size));
+            (Some(revision_href), diff_href, size, None, true)
+        }
+        revision::ChangeKind::Deleted => (None, None, None, Some("deleted"), is_admin),
+        revision::ChangeKind::Restored => (None, None, None, Some("restored"), true),
+    };
+    let (size_change, grew) = size.map_or((None, std::cmp::Ordering::Equal), |(text, way)| (Some(text), way));
+    Change {
+        revision_href,
+        diff_href,
+        author,
+        time: format_time(change.at),
+        summary: change.summary,
+        size_change,
+        grew,
+        event,
+        linked,
+        page: Link { href: base, text: change.title },
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -121,14 +184,25 @@ async fn recent(
 ) -> Result<Response, AppError> {
     let number = query.ok().and_then(|Query(q)| q.page).unwrap_or(1).clamp(1, 100_000);
     let mut entries =
-        revision::recent(&state.db.read, (number - 1) * CHANGES_PER_PAGE, CHANGES_PER_PAGE + 1).await?;
+        revision::recent_changes(&state.db.read, (number - 1) * CHANGES_PER_PAGE, CHANGES_PER_PAGE + 1)
+            .await?;
     let has_next = entries.len() as u64 > CHANGES_PER_PAGE;
     entries.truncate(CHANGES_PER_PAGE as usize);
+    let is_admin = shell.viewer.is_admin();
+    let mut days: Vec<ChangeDay> = Vec::new();
+    for entry in entries {
+        let day = format_day(entry.at);
+        let change = recent_change(entry, is_admin);
+        match days.last_mut() {
+            Some(last) if last.day == day => last.changes.push(change),
+            _ => days.push(ChangeDay { day, changes: vec![change] }),
+        }
+    }
     render(
         StatusCode::OK,
         RecentPage {
             layout: shell.layout(),
-            changes: changes(entries),
+            days,
             prev_href: (number > 1).then(|| format!("/recent?page={}", number - 1)),
             next_href: has_next.then(|| format!("/recent?page={}", number + 1)),
         },
@@ -155,8 +229,8 @@ fn xml_text(text: String) -> String {
 }
 
 async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
-    let entries = revision::recent(&state.db.read, 0, CHANGES_PER_PAGE).await?;
-    let updated = entries.first().map_or_else(|| rfc3339(0), |e| rfc3339(e.created_at));
+    let entries = revision::recent_changes(&state.db.read, 0, CHANGES_PER_PAGE).await?;
+    let updated = entries.first().map_or_else(|| rfc3339(0), |e| rfc3339(e.at));
     let base = state.settings.public_url.clone().unwrap_or_default();
     let feed = AtomFeed {
         id: format!("{base}/recent"),
@@ -166,14 +240,32 @@ async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
         entries: entries
             .into_iter()
             .map(|entry| {
-                let href = format!("{base}{}/revisions/{}", urls::page(&entry.title), entry.id);
+                let page = format!("{base}{}", urls::page(&entry.title));
+                let (id, href, summary, title) = match entry.kind {
+                    revision::ChangeKind::Revision => {
+                        let href = format!("{page}/revisions/{}", entry.id);
+                        (href.clone(), href, entry.summary, entry.title)
+                    }
+                    revision::ChangeKind::Deleted => (
+                        format!("{base}/recent#deleted-{}", entry.id),
+                        format!("{base}/recent"),
+                        format!("Page “{}” deleted", entry.title),
+                        format!("{} (deleted)", entry.title),
+                    ),
+                    revision::ChangeKind::Restored => (
+                        format!("{base}/recent#restored-{}", entry.id),
+                        page,
+                        format!("Page “{}” restored", entry.title),
+                        format!("{} (restored)", entry.title),
+                    ),
+                };
                 AtomEntry {
-                    id: href.clone(),
+                    id,
                     href,
-                    updated: rfc3339(entry.created_at),
+                    updated: rfc3339(entry.at),
                     author: xml_text(entry.author.unwrap_or_else(|| "unknown".into())),
-                    summary: xml_text(entry.summary),
-                    title: xml_text(entry.title),
+                    summary: xml_text(summary),
+                    title: xml_text(title),
                 }
             })
             .collect(),

@@ -44,10 +44,122 @@ struct EditorState {
     errors: FieldErrors,
 }
 
-/// An overlapping edit: the user's own text and the other change, kept for them to resolve.
+/// An overlapping edit, brought back to the member in plain language: the parts already
+/// merged, and each region both changed as two labelled versions to choose from.
 pub struct Conflict {
+    /// The member's whole text, as submitted.
     pub yours: String,
+    /// Who saved meanwhile, and when.
+    pub saved_by: String,
+    pub saved_at: String,
+    /// The merge's parts, in order; empty when the texts were too far apart to merge.
+    pub parts: Vec<ConflictPart>,
+    /// How many regions conflict.
+    pub regions: usize,
+    /// The other change as a diff, when no merge was attempted.
     pub theirs: Vec<diff::DiffRow>,
+}
+
+/// One part of a conflicted merge, numbered for the form.
+pub struct ConflictPart {
+    pub index: usize,
+    /// Text already merged (none: a conflicting region).
+    pub merged: Option<String>,
+    /// The region's number among the conflicting ones (from 1).
+    pub region: usize,
+    pub theirs: String,
+    pub mine: String,
+    pub choice: Option<&'static str>,
+    /// Sent back without a choice.
+    pub unchosen: bool,
+}
+
+impl Conflict {
+    fn new(yours: String, view: &PageView, parts: &[diff::Part], theirs: Vec<diff::DiffRow>) -> Self {
+        let mut region = 0;
+        let parts: Vec<ConflictPart> = parts
+            .iter()
+            .enumerate()
+            .map(|(index, part)| match part {
+                diff::Part::Merged(text) => ConflictPart {
+                    index,
+                    merged: Some(text.clone()),
+                    region: 0,
+                    theirs: String::new(),
+                    mine: String::new(),
+                    choice: None,
+                    unchosen: false,
+                },
+                diff::Part::Conflict { theirs, mine } => {
+                    region += 1;
+                    ConflictPart {
+                        index,
+                        merged: None,
+                        region,
+                        theirs: theirs.clone(),
+                        mine: mine.clone(),
+                        choice: None,
+                        unchosen: false,
+                    }
+                }
+            })
+            .collect();
+        Self {
+            yours,
+            saved_by: "someone".to_owned(),
+            saved_at: crate::templates::format_time(view.page.updated_at),
+            parts,
+            regions: region,
+            theirs,
+        }
+    }
+}
+
+/// The most parts a resolution form may carry (a merge of two 1 MiB texts makes far fewer).
+const PARTS_MAX: usize = 10_000;
+
+/// A resolution sent back from the conflict form: the parts and the choice of each region.
+struct Resolution {
+    parts: Vec<diff::Part>,
+    choices: Vec<Option<diff::Choice>>,
+}
+
+impl Resolution {
+    /// Reads `parts`, `partN` (merged text), `theirsN`, `mineN` and `choiceN` (mine, theirs,
+    /// both); none when the form carries no resolution; an error when it is malformed.
+    fn read(fields: &[(String, String)]) -> Result<Option<Self>, AppError> {
+        let field = |name: &str| fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+        let Some(count) = field("parts") else { return Ok(None) };
+        let malformed = || {
+            AppError::BadRequest("The conflict form is incomplete: reload the page to edit it again.".into())
+        };
+        let count: usize = count.trim().parse().map_err(|_| malformed())?;
+        if count == 0 || count > PARTS_MAX {
+            return Err(malformed());
+        }
+        let mut parts = Vec::with_capacity(count);
+        let mut choices = Vec::new();
+        for i in 0..count {
+            if let Some(text) = field(&format!("part{i}")) {
+                parts.push(diff::Part::Merged(crate::render::normalize_newlines(text).into_owned()));
+                continue;
+            }
+            let (Some(theirs), Some(mine)) = (field(&format!("theirs{i}")), field(&format!("mine{i}")))
+            else {
+                return Err(malformed());
+            };
+            let choice = match field(&format!("choice{i}")) {
+                None | Some("") => None,
+                Some(value) => Some(diff::Choice::parse(value).ok_or_else(malformed)?),
+            };
+            parts.push(diff::Part::Conflict {
+                theirs: crate::render::normalize_newlines(theirs).into_owned(),
+                mine: crate::render::normalize_newlines(mine).into_owned(),
+            });
+            choices.push(choice);
+        }
+        Ok(Some(Self { parts, choices }))
+    }
 }
 
 fn editor(
@@ -68,6 +180,7 @@ fn editor(
             summary: state.summary,
             base_revision: state.base,
             preview: state.preview,
+            resolving: state.conflict.as_ref().is_some_and(|c| !c.parts.is_empty()),
             conflict: state.conflict,
             errors: state.errors,
         },
@@ -82,17 +195,37 @@ async fn edit_form(
 ) -> Result<Response, AppError> {
     let view = live_page(&state, path).await?;
     let base = view.page.revision_id.unwrap_or_default();
-    let content = view.page.content.clone();
-    editor(&shell, StatusCode::OK, &view, EditorState { content, base, ..EditorState::default() })
+    // A page brought from the Flask wiki (HTML) opens as Markdown, saved as such.
+    let content = if view.page.format == page::FORMAT_HTML {
+        let html = view.page.content.clone();
+        state.work.run_for_member("convert", move || content::html_to_markdown(&html)).await?
+    } else {
+        view.page.content.clone()
+    };
+    // The preview starts as the page shows now (beside the text on wide screens).
+    let missing = crate::models::link::missing_targets(&state.db.read, view.page.id).await?;
+    let preview = Some(content::display(&view.page.html, &missing, &view.page.title));
+    editor(&shell, StatusCode::OK, &view, EditorState { content, base, preview, ..EditorState::default() })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
+#[derive(Default)]
 struct EditForm {
     content: String,
     summary: String,
     base_revision: String,
     preview: Option<String>,
+}
+
+impl EditForm {
+    fn read(fields: &[(String, String)]) -> Self {
+        let field = |name: &str| fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+        Self {
+            content: field("content").unwrap_or_default(),
+            summary: field("summary").unwrap_or_default(),
+            base_revision: field("base_revision").unwrap_or_default(),
+            preview: field("preview"),
+        }
+    }
 }
 
 /// Renders Markdown in the bounded pool; the outer error is the server's (busy, failed), the
@@ -110,9 +243,56 @@ async fn save(
     shell: Shell,
     State(state): State<AppState>,
     path: TitlePath,
-    CsrfForm(form): CsrfForm<EditForm>,
+    CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let mut view = live_page(&state, path).await?;
+    let mut form = EditForm::read(&fields);
+    // A conflict resolved: the text is what the choices make; a region left unchosen sends the
+    // same choices back.
+    if let Some(resolution) = Resolution::read(&fields)? {
+        let unchosen: Vec<usize> = resolution
+            .choices
+            .iter()
+            .enumerate()
+            .filter(|(_, choice)| choice.is_none())
+            .map(|(i, _)| i + 1)
+            .collect();
+        if !unchosen.is_empty() {
+            let mut errors = FieldErrors::default();
+            errors.form.push(format!(
+                "Choose which version to keep for every region: {} left (region {}).",
+                unchosen.len(),
+                unchosen.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+            ));
+            // The member's own text: every region as they wrote it.
+            let yours = diff::resolve(&resolution.parts, &vec![diff::Choice::Mine; resolution.choices.len()]);
+            let mut conflict = Conflict::new(yours, &view, &resolution.parts, Vec::new());
+            conflict.saved_by = last_author(&state, &view).await?;
+            let regions = conflict.parts.iter_mut().filter(|p| p.merged.is_none());
+            for (part, choice) in regions.zip(&resolution.choices) {
+                part.choice = choice.map(choice_value);
+                part.unchosen = part.choice.is_none();
+            }
+            let base = form
+                .base_revision
+                .trim()
+                .parse::<i32>()
+                .unwrap_or_else(|_| view.page.revision_id.unwrap_or_default());
+            let state = EditorState {
+                content: form.content.clone(),
+                summary: form.summary.clone(),
+                base,
+                preview: None,
+                conflict: Some(conflict),
+                errors,
+            };
+            return editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, state);
+        }
+        let choices: Vec<diff::Choice> = resolution.choices.iter().flatten().copied().collect();
+        form.content = diff::resolve(&resolution.parts, &choices);
+    }
+    // Stored as the editor shows it: a form submits CRLF line endings.
+    form.content = content::normalize_newlines(&form.content).into_owned();
     let author_id = author.id;
 
     let mut errors = FieldErrors::default();
@@ -147,10 +327,8 @@ async fn save(
         return editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base));
     };
     if form.preview.is_some() {
-        return match render_markdown(&state, form.content.clone()).await? {
-            Ok(rendered) => {
-                editor(&shell, StatusCode::OK, &view, kept(errors, Some(rendered.html), None, base))
-            }
+        return match preview_html(&state, form.content.clone(), &view.page.title).await? {
+            Ok(html) => editor(&shell, StatusCode::OK, &view, kept(errors, Some(html), None, base)),
             Err(why) => {
                 errors.content.push(why.to_string());
                 editor(&shell, StatusCode::UNPROCESSABLE_ENTITY, &view, kept(errors, None, None, base))
@@ -173,31 +351,51 @@ async fn save(
                     kept(errors, None, None, current),
                 );
             };
-            let texts = (ancestor.content, view.page.content.clone(), form.content.clone());
+            // Pages brought from the Flask wiki are HTML until first saved: the member edited
+            // their Markdown, so the merge compares Markdown.
+            let as_edited = |text: String, format: &str| {
+                if format == page::FORMAT_HTML { content::html_to_markdown(&text) } else { text }
+            };
+            let texts = (
+                as_edited(ancestor.content, &ancestor.format),
+                as_edited(view.page.content.clone(), &view.page.format),
+                form.content.clone(),
+            );
             let (merge, theirs) = state
                 .work
                 .run_for_member("merge", move || {
                     let (ancestor, theirs, mine) = texts;
                     let merge = diff::merge(&ancestor, &theirs, &mine);
                     let rows = match merge {
-                        diff::Merge::Clean(_) => Vec::new(),
-                        _ => diff::rows(&ancestor, &theirs),
+                        diff::Merge::TooCostly => diff::rows(&ancestor, &theirs),
+                        _ => Vec::new(),
                     };
                     (merge, rows)
                 })
                 .await?;
             match merge {
                 diff::Merge::Clean(merged) => (merged, true),
-                diff::Merge::Conflict(conflicted) => {
-                    errors.form.push(
-                        "Someone else changed this page while you were editing, in the same places. \
-                         Nothing was saved: resolve the marked conflicts below and save again."
-                            .into(),
+                diff::Merge::Conflict(parts) => {
+                    let mut conflict = Conflict::new(form.content.clone(), &view, &parts, Vec::new());
+                    conflict.saved_by = last_author(&state, &view).await?;
+                    let which = if conflict.regions == 1 {
+                        "for the region below".to_owned()
+                    } else {
+                        format!("for each of the {} regions below", conflict.regions)
+                    };
+                    errors.form.push(format!(
+                        "Someone else changed this page while you were editing: {} saved it, with \
+                         changes in some of the same places. Nothing is lost and nothing was saved \
+                         yet: the parts that do not overlap are already combined; {which}, choose \
+                         which version to keep, then save.",
+                        conflict.saved_by,
+                    ));
+                    return editor(
+                        &shell,
+                        StatusCode::CONFLICT,
+                        &view,
+                        kept(errors, None, Some(conflict), current),
                     );
-                    let conflict = Conflict { yours: form.content.clone(), theirs };
-                    let mut shown = kept(errors, None, Some(conflict), current);
-                    shown.content = conflicted;
-                    return editor(&shell, StatusCode::CONFLICT, &view, shown);
                 }
                 diff::Merge::TooCostly => {
                     errors.form.push(
@@ -206,7 +404,8 @@ async fn save(
                          the editor; compare it with the other change below and save again."
                             .into(),
                     );
-                    let conflict = Conflict { yours: form.content.clone(), theirs };
+                    let mut conflict = Conflict::new(form.content.clone(), &view, &[], theirs);
+                    conflict.saved_by = last_author(&state, &view).await?;
                     return editor(
                         &shell,
                         StatusCode::CONFLICT,
@@ -286,6 +485,20 @@ async fn save(
     editor(&shell, StatusCode::CONFLICT, &view, kept(errors, None, None, base.min(current)))
 }
 
+/// Who saved the page's current revision ("someone" when the account is gone).
+async fn last_author(state: &AppState, view: &PageView) -> Result<String, AppError> {
+    let latest = revision::history(&state.db.read, view.page.id, 0, 1).await?;
+    Ok(latest.into_iter().next().and_then(|entry| entry.author).unwrap_or_else(|| "someone".to_owned()))
+}
+
+fn choice_value(choice: diff::Choice) -> &'static str {
+    match choice {
+        diff::Choice::Mine => "mine",
+        diff::Choice::Theirs => "theirs",
+        diff::Choice::Both => "both",
+    }
+}
+
 fn lowercase_first(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
@@ -295,6 +508,24 @@ fn lowercase_first(text: &str) -> String {
 #[serde(default)]
 struct PreviewForm {
     content: String,
+    /// The page's title (or the one being created): a first heading repeating it is left out,
+    /// as the page will show it.
+    title: String,
+}
+
+/// The HTML a page will show for this Markdown: rendered as it will be stored, its links to
+/// missing pages marked, and its first heading left out when it repeats `title`.
+pub async fn preview_html(
+    state: &AppState,
+    source: String,
+    title: &str,
+) -> Result<Result<String, content::RenderError>, AppError> {
+    let rendered = match render_markdown(state, source).await? {
+        Ok(rendered) => rendered,
+        Err(why) => return Ok(Err(why)),
+    };
+    let missing = crate::models::link::missing_among(&state.db.read, &rendered.links).await?;
+    Ok(Ok(content::display(&rendered.html, &missing, title)))
 }
 
 /// POST /preview — the HTML the server would store for this Markdown (members only).
@@ -306,8 +537,8 @@ async fn preview(
     if form.content.len() > crate::domain::CONTENT_MAX_BYTES {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, "Content must be at most 1 MiB.").into_response());
     }
-    let rendered = match render_markdown(&state, form.content).await? {
-        Ok(rendered) => rendered,
+    let html = match preview_html(&state, form.content, form.title.trim()).await? {
+        Ok(html) => html,
         Err(why) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, why.to_string()).into_response()),
     };
     Ok((
@@ -315,7 +546,7 @@ async fn preview(
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        rendered.html,
+        html,
     )
         .into_response())
 }

@@ -20,7 +20,10 @@ use crate::flash::{Flash, Kind};
 use crate::models::link;
 use crate::models::page::{self, CreatePageError, NewPage, PageView};
 use crate::shell::Shell;
-use crate::templates::{CreatePage, FieldErrors, Link, MissingPage, RenamePage, WikiPage, format_time};
+use crate::templates::{
+    CreatePage, DeletePage, DeletedPages, DeletedRow, FieldErrors, Link, MissingPage, RenamePage, WikiPage,
+    format_time,
+};
 use crate::{render as content, urls};
 
 pub fn router() -> Routes {
@@ -28,7 +31,8 @@ pub fn router() -> Routes {
         .post("/create", get(create_form).post(create))
         .get("/wiki/{title}", get(view))
         .post("/wiki/{title}/rename", get(rename_form).post(rename))
-        .post("/wiki/{title}/delete", post(delete))
+        .post("/wiki/{title}/delete", get(delete_form).post(delete))
+        .get("/deleted", get(deleted_pages))
         .post("/wiki/{title}/restore", post(restore))
 }
 
@@ -67,6 +71,8 @@ async fn create_form(
             layout: shell.layout(),
             title: title.chars().take(100).collect(),
             content: String::new(),
+            preview: None,
+            cancel_href: "/".to_owned(),
             errors: FieldErrors::default(),
         },
     )
@@ -77,6 +83,8 @@ async fn create_form(
 struct CreateForm {
     title: String,
     content: String,
+    /// Set by the Preview button: render, store nothing.
+    preview: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -84,17 +92,33 @@ async fn create(
     Editor(author): Editor,
     shell: Shell,
     State(state): State<AppState>,
-    CsrfForm(form): CsrfForm<CreateForm>,
+    CsrfForm(mut form): CsrfForm<CreateForm>,
 ) -> Result<Response, AppError> {
     let author_id = author.id;
+    // Stored as the editor shows it: a form submits CRLF line endings.
+    form.content = content::normalize_newlines(&form.content).into_owned();
 
     let mut errors = FieldErrors::default();
     let title = PageTitle::parse(&form.title).map_err(|e| errors.title.push(e.into())).ok();
     if let Err(e) = check_content(&form.content) {
         errors.content.push(e.into());
     }
+    // A preview needs content within its limits only: the title may still be unsettled, and
+    // is checked when the page is created.
+    if form.preview.is_some() && errors.content.is_empty() {
+        let shown_title =
+            title.as_ref().map_or_else(|| form.title.trim().to_owned(), |t| t.as_str().to_owned());
+        errors.title.clear();
+        return match super::edit::preview_html(&state, form.content.clone(), &shown_title).await? {
+            Ok(html) => create_again(&shell, StatusCode::OK, form, errors, Some(html)),
+            Err(why) => {
+                errors.content.push(why.to_string());
+                create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors, None)
+            }
+        };
+    }
     let Some(title) = title.filter(|_| errors.is_empty()) else {
-        return create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors);
+        return create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors, None);
     };
 
     let source = form.content.clone();
@@ -102,7 +126,7 @@ async fn create(
         Ok(rendered) => rendered,
         Err(why) => {
             errors.content.push(why.to_string());
-            return create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors);
+            return create_again(&shell, StatusCode::UNPROCESSABLE_ENTITY, form, errors, None);
         }
     };
     let created = page::create(
@@ -125,7 +149,7 @@ async fn create(
         }
         Err(CreatePageError::TitleTaken) => {
             errors.title.push(CreatePageError::TitleTaken.to_string());
-            create_again(&shell, StatusCode::CONFLICT, form, errors)
+            create_again(&shell, StatusCode::CONFLICT, form, errors, None)
         }
         Err(CreatePageError::Db(err)) => Err(err.into()),
     }
@@ -136,6 +160,7 @@ fn create_again(
     status: StatusCode,
     form: CreateForm,
     errors: FieldErrors,
+    preview: Option<String>,
 ) -> Result<Response, AppError> {
     // The content is given back whole when it fits, so that nothing typed is lost.
     let content =
@@ -147,6 +172,8 @@ fn create_again(
             layout: shell.layout(),
             title: form.title.chars().take(200).collect(),
             content,
+            preview,
+            cancel_href: "/".to_owned(),
             errors,
         },
     )
@@ -159,9 +186,11 @@ async fn view(shell: Shell, State(state): State<AppState>, path: TitlePath) -> R
     let stamp = state.cache.stamp();
     // A visitor with no message pending gets exactly what the last visitor got.
     let visitor = !shell.viewer.is_member() && shell.nothing_pending();
+    // Visitors' pages differ by colour scheme only.
+    let visitor_key = format!("{}\u{0}{title}", shell.theme.as_str());
     if visitor
         && let Some(stamp) = stamp
-        && let Some(kept) = state.cache.visitor_page(&title, stamp)
+        && let Some(kept) = state.cache.visitor_page(&visitor_key, stamp)
     {
         return Ok(kept_page_response(&kept));
     }
@@ -201,7 +230,7 @@ async fn view(shell: Shell, State(state): State<AppState>, path: TitlePath) -> R
     };
     let rendered = Arc::new(Rendered::new(body, etag));
     if let Some(stamp) = stamp.filter(|_| !deleted) {
-        state.cache.keep_visitor_page(&title, rendered.clone(), stamp);
+        state.cache.keep_visitor_page(&visitor_key, rendered.clone(), stamp);
     }
     Ok(kept_page_response(&rendered))
 }
@@ -237,7 +266,7 @@ async fn read_page(state: &AppState, shell: &Shell, title: &str) -> Result<Read,
     let deleted = found.page.deleted_at.is_some();
     let viewed = ViewedPage {
         id: found.page.id,
-        html: content::mark_missing(&found.page.html, &missing),
+        html: content::display(&found.page.html, &missing, &found.page.title),
         author_id: found.page.author_id,
         author: found.author,
         updated_at: found.page.updated_at,
@@ -342,22 +371,88 @@ async fn rename(
     }
 }
 
-#[tracing::instrument(skip_all)]
-async fn delete(
+fn delete_page(
+    shell: &Shell,
+    status: StatusCode,
+    user: &CurrentUser,
+    title: &str,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    render(
+        status,
+        DeletePage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            action: page_path(title, "/delete"),
+            page_href: urls::page(title),
+            title: title.to_owned(),
+            may_restore: user.is_admin(),
+            errors,
+        },
+    )
+}
+
+/// GET /wiki/TITLE/delete — the confirmation, naming the page.
+async fn delete_form(
     Editor(user): Editor,
-    flash: Flash,
+    shell: Shell,
     State(state): State<AppState>,
     path: TitlePath,
-    CsrfForm(_): CsrfForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let found = live_page(&state, path).await?;
     if !may_delete(&user, found.page.author_id) {
         return Err(AppError::Forbidden("Only the page's author or an admin can delete it."));
     }
+    delete_page(&shell, StatusCode::OK, &user, &found.page.title, FieldErrors::default())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DeleteForm {
+    /// `yes`, from the confirmation's button.
+    confirm: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn delete(
+    Editor(user): Editor,
+    shell: Shell,
+    State(state): State<AppState>,
+    path: TitlePath,
+    CsrfForm(form): CsrfForm<DeleteForm>,
+) -> Result<Response, AppError> {
+    let found = live_page(&state, path).await?;
+    if !may_delete(&user, found.page.author_id) {
+        return Err(AppError::Forbidden("Only the page's author or an admin can delete it."));
+    }
+    if form.confirm != "yes" {
+        let mut errors = FieldErrors::default();
+        errors.form.push("Nothing was deleted: confirm with the “Delete” button of this page.".into());
+        return delete_page(&shell, StatusCode::UNPROCESSABLE_ENTITY, &user, &found.page.title, errors);
+    }
     page::set_deleted(&state.db.write, &found.page, true, &user.actor()).await?;
     tracing::info!(page.id = found.page.id, user.id = user.id, "page deleted");
-    flash.push(Kind::Info, "Page deleted. An admin can restore it.");
+    let title = &found.page.title;
+    if user.is_admin() {
+        shell.flash_with_undo(Kind::Info, &format!("Page “{title}” deleted."), page_path(title, "/restore"));
+    } else {
+        shell.flash(Kind::Info, &format!("Page “{title}” deleted. An admin can restore it."));
+    }
     Ok(Redirect::to("/").into_response())
+}
+
+/// GET /deleted — deleted pages, for admins to restore.
+async fn deleted_pages(
+    PageAdmin(_): PageAdmin,
+    shell: Shell,
+    State(state): State<AppState>,
+) -> Result<Response, AppError> {
+    let pages = page::deleted(&state.db.read)
+        .await?
+        .into_iter()
+        .map(|(title, at)| DeletedRow { href: urls::page(&title), deleted: format_time(at), title })
+        .collect();
+    render(StatusCode::OK, DeletedPages { csrf_token: shell.csrf_token(), layout: shell.layout(), pages })
 }
 
 #[tracing::instrument(skip_all)]

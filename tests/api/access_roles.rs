@@ -87,10 +87,10 @@ async fn actions(app: &TestApp, who: Who) -> Vec<Action> {
         post("rename a page", at(&title(who, "renamable"), "/rename"), &[("new_title", &renamed)]),
     ];
     if who != Who::Anonymous {
-        list.push(post("delete an own page", at(&title(who, "own"), "/delete"), &[]));
+        list.push(post("delete an own page", at(&title(who, "own"), "/delete"), &[("confirm", "yes")]));
     }
     list.extend([
-        post("delete another's page", at(&title(who, "victim"), "/delete"), &[]),
+        post("delete another's page", at(&title(who, "victim"), "/delete"), &[("confirm", "yes")]),
         post("restore a page", at(&title(who, "deleted"), "/restore"), &[]),
         get("the admin area", "/admin".into()),
         get("the members", "/admin/users".into()),

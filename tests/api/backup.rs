@@ -173,7 +173,7 @@ async fn seed(app: &TestApp) -> Vec<u8> {
     edit(alice, "Home", "Welcome back. See [[Second page]], [[Zoé’s notes]] and [[Missing]].").await;
     alice.create_page("Gone", "to be deleted").await;
     let token = alice.csrf("/wiki/Gone").await;
-    alice.post_form("/wiki/Gone/delete", &[("csrf_token", &token)]).await;
+    alice.post_form("/wiki/Gone/delete", &[("csrf_token", &token), ("confirm", "yes")]).await;
     let avatar = png(12);
     assert_redirects_to(&alice.upload_avatar("me.png", avatar.clone()).await, "/profile");
     let bob = app.new_browser();

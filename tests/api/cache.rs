@@ -244,7 +244,7 @@ async fn ending_a_session_takes_effect_at_once_on_every_instance(backend: Backen
     ann.logout().await;
     let html = shown(&ann_on_b, "Shared").await;
     assert!(
-        !html.contains(r#"class="greet">ann<"#) && html.contains(r#"href="/login""#),
+        !html.contains(r#"class="greet">ann<"#) && html.contains(r#"href="/login?next=/wiki/Shared""#),
         "logged out on B at once: {html}"
     );
 

@@ -407,7 +407,10 @@ async fn a_deleted_page_with_an_imported_title_is_reported_not_a_failure(backend
     app.member("keeper").await;
     app.browser.create_page("Welcome", "ours, deleted later").await;
     let token = app.browser.csrf("/wiki/Welcome").await;
-    assert_redirects_to(&app.browser.post_form("/wiki/Welcome/delete", &[("csrf_token", &token)]).await, "/");
+    assert_redirects_to(
+        &app.browser.post_form("/wiki/Welcome/delete", &[("csrf_token", &token), ("confirm", "yes")]).await,
+        "/",
+    );
 
     let mut command = quire(&app.database.url, app.data_dir.path(), &app.avatar_dir());
     command.args(["import-flask", "--db"]).arg(&db).arg("--uploads").arg(&uploads);

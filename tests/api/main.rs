@@ -32,6 +32,7 @@ mod security;
 mod sessions;
 mod stall;
 mod throttle;
+mod ui;
 mod wiki;
 
 use helpers::Backend;
@@ -57,6 +58,7 @@ fn main() {
         ("stall", stall::tests()),
         ("throttle", throttle::tests()),
         ("wiki", wiki::tests()),
+        ("ui", ui::tests()),
         ("search", search::tests()),
         ("search_corpus", search_corpus::tests()),
         ("access_settings", access_settings::tests()),

@@ -524,9 +524,74 @@ fn start_tags(html: &str) -> Vec<Tag> {
     tags
 }
 
-const FORBIDDEN_TAGS: [&str; 16] = [
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "meta", "base", "link",
-    "form", "svg", "math", "template", "noscript",
+const FORBIDDEN_TAGS: [&str; 18] = [
+    "script",
+    "style",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "meta",
+    "base",
+    "link",
+    "form",
+    "svg",
+    "template",
+    "noscript",
+    "annotation-xml",
+    "maction",
+    "mglyph",
+];
+/// MathML (what `$…$` renders to) may carry presentational attributes only.
+const MATHML_ATTRIBUTES: [&str; 19] = [
+    "display",
+    "stretchy",
+    "symmetric",
+    "largeop",
+    "movablelimits",
+    "maxsize",
+    "form",
+    "fence",
+    "separator",
+    "lspace",
+    "rspace",
+    "mathvariant",
+    "width",
+    "height",
+    "depth",
+    "linethickness",
+    "displaystyle",
+    "scriptlevel",
+    "encoding",
+];
+const MATHML_TAGS: [&str; 25] = [
+    "math",
+    "semantics",
+    "annotation",
+    "mrow",
+    "mi",
+    "mn",
+    "mo",
+    "mtext",
+    "mspace",
+    "msub",
+    "msup",
+    "msubsup",
+    "munder",
+    "mover",
+    "munderover",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mtable",
+    "mtr",
+    "mtd",
+    "merror",
+    "mstyle",
+    "mpadded",
+    "mphantom",
 ];
 const URL_ATTRIBUTES: [&str; 16] = [
     "href",
@@ -551,9 +616,7 @@ const URL_ATTRIBUTES: [&str; 16] = [
 fn dangers(content: &str) -> Vec<String> {
     let mut found = Vec::new();
     let lower = content.to_lowercase();
-    for opening in
-        ["<script", "<iframe", "<object", "<embed", "<style", "<svg", "<math", "<meta", "<base", "<link"]
-    {
+    for opening in ["<script", "<iframe", "<object", "<embed", "<style", "<svg", "<meta", "<base", "<link"] {
         if lower.contains(opening) {
             found.push(format!("the markup {opening}"));
         }
@@ -561,6 +624,13 @@ fn dangers(content: &str) -> Vec<String> {
     for tag in start_tags(content) {
         if FORBIDDEN_TAGS.contains(&tag.name.as_str()) {
             found.push(format!("a <{}> element", tag.name));
+        }
+        if MATHML_TAGS.contains(&tag.name.as_str()) {
+            for (attr, _) in &tag.attrs {
+                if !MATHML_ATTRIBUTES.contains(&attr.as_str()) {
+                    found.push(format!("a {attr}= attribute on the MathML <{}>", tag.name));
+                }
+            }
         }
         for (attr, value) in &tag.attrs {
             if attr.starts_with("on") {

@@ -103,10 +103,10 @@ pub async fn rename(browser: &Browser, title: &str, new_title: &str) -> reqwest:
     browser.post_form(&at(title, "/rename"), &[("new_title", new_title), ("csrf_token", &token)]).await
 }
 
-/// Deletes a page with the token of a page the browser can see.
+/// Deletes a page through its confirmation (the CSRF token and the confirmation field).
 pub async fn delete(browser: &Browser, title: &str) -> reqwest::Response {
     let token = browser.csrf("/create").await;
-    browser.post_form(&at(title, "/delete"), &[("csrf_token", &token)]).await
+    browser.post_form(&at(title, "/delete"), &[("csrf_token", &token), ("confirm", "yes")]).await
 }
 
 pub async fn restore(browser: &Browser, title: &str) -> reqwest::Response {
@@ -335,7 +335,8 @@ async fn the_preview_is_the_sanitized_html_for_members_only(backend: Backend) {
     assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     let html = response.text().await.unwrap();
     assert!(html.contains("<strong>b</strong>"), "{html}");
-    assert!(html.contains(r#"href="/wiki/Some%20Page""#), "{html}");
+    // As the saved page will show it: the missing page's link leads to creating it.
+    assert!(html.contains(r#"href="/create?title=Some%20Page" class="missing-page""#), "{html}");
     assert!(!html.to_lowercase().contains("<script"), "{html}");
     assert!(!html.contains("onerror"), "{html}");
 
@@ -442,16 +443,27 @@ async fn overlapping_edits_bring_the_second_member_back_to_a_conflict(backend: B
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let html = response.text().await.unwrap();
     assert!(html.contains("Someone else changed this page while you were editing"), "{html}");
-    let editor_text = textarea(&html);
-    assert!(html.contains("&#60;&#60;&#60;&#60;&#60;&#60;&#60;"), "conflict markers, escaped: {html}");
-    assert!(html.contains("&#62;&#62;&#62;&#62;&#62;&#62;&#62;"), "{html}");
-    assert!(editor_text.contains("<<<<<<<") && editor_text.contains(">>>>>>>"), "{editor_text}");
-    assert!(editor_text.contains("alpha version") && editor_text.contains("beta version"), "{editor_text}");
-    let yours = section(&html, r#"aria-label="Your text">"#, "</textarea>");
+    // In plain language: no merge marker reaches Bob; the region both changed shows as his
+    // version and Ann's, labelled, and his whole text is kept to copy from.
+    for marker in
+        ["&#60;&#60;&#60;&#60;&#60;&#60;&#60;", "&#62;&#62;&#62;&#62;&#62;&#62;&#62;", "=======", "<<<<<<<"]
+    {
+        assert!(!html.contains(marker), "{marker} reaches a person: {html}");
+    }
+    let region = section(&html, r#"<fieldset class="conflict-region""#, "</fieldset>");
+    assert!(
+        region.contains(">Your version</h3>") && region.contains("Line two, the beta version"),
+        "{region}"
+    );
+    assert!(
+        region.contains("Saved meanwhile by ann at ") && region.contains("Line two, the alpha version"),
+        "{region}"
+    );
+    for choice in ["Use mine", "Use theirs", "Keep both"] {
+        assert!(region.contains(choice), "{choice}: {region}");
+    }
+    let yours = section(&html, r#"<textarea id="your-text" rows="12" readonly>"#, "</textarea>");
     assert!(yours.contains("Line two, the beta version"), "Bob's own text is shown: {yours}");
-    let theirs = section(&html, r#"<table class="diff">"#, "</table>");
-    assert!(theirs.contains("alpha"), "the other change is shown: {theirs}");
-    assert!(theirs.contains("<mark>"), "{theirs}");
     assert_eq!(
         base_revision_in(&html),
         ann_revision.to_string(),
@@ -884,7 +896,16 @@ async fn only_the_author_or_an_admin_deletes_and_only_an_admin_restores(backend:
     let (_, html) = other.get_text("/wiki/Doomed%20page").await;
     assert!(!html.contains("/wiki/Doomed%20page/delete"), "no delete button for other members");
     let (_, html) = writer.get_text("/wiki/Doomed%20page").await;
-    assert!(html.contains(r#"action="/wiki/Doomed%20page/delete""#), "the author gets a delete button");
+    assert!(
+        html.contains(r#"<a href="/wiki/Doomed%20page/delete" class="danger">Delete</a>"#),
+        "the author gets a delete link"
+    );
+    let (status, confirmation) = writer.get_text("/wiki/Doomed%20page/delete").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        confirmation.contains(r#"action="/wiki/Doomed%20page/delete""#),
+        "the confirmation posts the delete"
+    );
 
     // Neither author nor admin.
     let response = delete(&other, "Doomed page").await;
@@ -903,7 +924,7 @@ async fn only_the_author_or_an_admin_deletes_and_only_an_admin_restores(backend:
     let response = delete(&writer, "Doomed page").await;
     assert_redirects_to(&response, "/");
     let (_, html) = follow(&writer, response).await;
-    assert!(flashes(&html)[0].starts_with("Page deleted"), "{html}");
+    assert_eq!(flashes(&html)[0], "Page “Doomed page” deleted. An admin can restore it.", "{html}");
     assert!(stored(&app, "Doomed page").await.deleted_at.is_some());
     for browser in [&visitor, &writer, &other] {
         let (status, html) = browser.get_text("/wiki/Doomed%20page").await;
@@ -1221,11 +1242,11 @@ async fn pages_with_three_headings_get_a_table_of_contents_with_working_anchors(
         .await;
     app.browser.create_page("Short read", "# Alpha\n\ntext\n\n## Beta\n\nmore").await;
     let stored_html = stored(&app, "Long read").await.html;
-    assert!(stored_html.contains(r#"<nav class="toc">"#));
+    assert!(stored_html.contains(r#"<nav class="toc" aria-label="Contents">"#));
 
     let (status, html) = app.new_browser().get_text("/wiki/Long%20read").await;
     assert_eq!(status, StatusCode::OK);
-    let toc = section(&html, r#"<nav class="toc">"#, "</nav>");
+    let toc = section(&html, r#"<nav class="toc" aria-label="Contents">"#, "</nav>");
     let anchors: Vec<&str> =
         toc.split("href=\"#").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]).collect();
     assert_eq!(anchors.len(), 4, "{toc}");

@@ -140,13 +140,15 @@ pub fn parse(query: &str) -> Vec<Term> {
     terms
 }
 
-/// The text a page is searched by: Markdown as written, imported HTML without its tags.
+/// The text a page is searched by: what a reader sees of it (Markdown without its marks,
+/// imported HTML without its tags).
 pub fn text_of(content: &str, format: &str) -> String {
     if format == super::page::FORMAT_HTML {
         let text = ammonia::Builder::empty().clean(content).to_string();
         text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
     } else {
-        content.to_owned()
+        // What the page shows, not its Markdown: snippets never show `##` or `|---|`.
+        crate::render::plain_text(content)
     }
 }
 
