@@ -177,7 +177,26 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
+        // Outermost: who the client is, for every layer and handler inside.
+        .layer(middleware::from_fn_with_state(state.settings.clone(), client_address))
         .with_state(state)
+}
+
+/// Resolves the client's address and scheme once ([`crate::proxy::client_of`]): from a trusted
+/// proxy its headers name them, from anyone else the connection does. A client that reached a
+/// trusted proxy over https gets its cookies marked `Secure` even without an https public URL.
+async fn client_address(State(settings): State<Arc<Settings>>, mut request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let client = crate::proxy::client_of(peer, request.headers(), &settings.trusted_proxies);
+    request.extensions_mut().insert(client);
+    let mut response = next.run(request).await;
+    if client.https && !settings.secure_cookies {
+        crate::proxy::mark_cookies_secure(response.headers_mut());
+    }
+    response
 }
 
 /// A request body must arrive whole within `timeout` of its head; past it the request is

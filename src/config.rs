@@ -49,6 +49,8 @@ pub struct Settings {
     pub cache_bytes: u64,
     /// Backups the running server makes (`--backup-every`); `None`: none.
     pub backups: Option<BackupSchedule>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-*` headers are believed (`--trusted-proxies`).
+    pub trusted_proxies: crate::proxy::TrustedProxies,
 }
 
 /// Scheduled backups: how often, where, and how many are kept.
@@ -256,6 +258,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics_bind", &self.metrics_bind)
             .field("cache_bytes", &self.cache_bytes)
             .field("backups", &self.backups)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -300,6 +303,8 @@ pub struct RawSettings {
     pub backup_dir: Option<PathBuf>,
     /// `--backup-keep` [default: 7].
     pub backup_keep: Option<usize>,
+    /// `--trusted-proxies` [default: none].
+    pub trusted_proxies: Option<crate::proxy::TrustedProxies>,
 }
 
 /// The largest page-view cache accepted, in MiB: a typo (a size in bytes) must not be taken.
@@ -388,6 +393,7 @@ impl Settings {
             metrics_bind: raw.metrics_bind,
             cache_bytes,
             backups,
+            trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
         })
     }
 }

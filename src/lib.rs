@@ -24,6 +24,7 @@ pub mod import;
 pub mod metrics;
 pub mod migrations;
 pub mod models;
+pub mod proxy;
 pub mod render;
 pub mod routes;
 pub mod server;

@@ -69,6 +69,8 @@ pub struct FieldErrors {
     pub content: Vec<String>,
     pub summary: Vec<String>,
     pub avatar: Vec<String>,
+    pub current_password: Vec<String>,
+    pub code: Vec<String>,
 }
 
 impl FieldErrors {
@@ -81,6 +83,8 @@ impl FieldErrors {
             && self.content.is_empty()
             && self.summary.is_empty()
             && self.avatar.is_empty()
+            && self.current_password.is_empty()
+            && self.code.is_empty()
     }
 }
 
@@ -110,6 +114,15 @@ pub struct RegisterPage {
     pub username: String,
     /// The invitation token the form carries on (hidden), or empty.
     pub invite: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+pub struct TwoFactorLoginPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub next: String,
     pub errors: FieldErrors,
 }
 
@@ -327,6 +340,52 @@ pub struct ProfilePage {
     pub errors: FieldErrors,
 }
 
+/// One of the member's sessions on `/profile/security`.
+pub struct SessionRow {
+    /// The session this page was asked for with.
+    pub current: bool,
+    pub created: String,
+    pub last_seen: String,
+    pub address: String,
+    /// "Firefox on Linux", from `agent`.
+    pub browser: String,
+    pub agent: String,
+    pub end_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    pub sessions: Vec<SessionRow>,
+    /// How many of `sessions` are not this one.
+    pub others: usize,
+    pub two_factor_on: bool,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+pub struct TwoFactorPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    /// "off", "pending" or "on".
+    pub state: &'static str,
+    /// The QR code of the `otpauth://` URI, drawn by the server (pending only).
+    pub qr_svg: String,
+    /// The secret in groups of four (pending only).
+    pub secret: String,
+    pub codes_left: u64,
+    /// The wiki requires two-factor of this member (`require_2fa`).
+    pub required: bool,
+    /// Recovery codes just made: shown this once.
+    pub new_codes: Vec<String>,
+    pub errors: FieldErrors,
+}
+
 #[derive(Template)]
 #[template(path = "admin/home.html")]
 pub struct AdminHome {
@@ -390,6 +449,8 @@ pub struct AdminSettingsPage {
     pub registration: String,
     pub read_access_choices: [&'static str; 2],
     pub registration_choices: [&'static str; 3],
+    pub require_2fa: String,
+    pub require_2fa_choices: [&'static str; 3],
     pub errors: FieldErrors,
 }
 

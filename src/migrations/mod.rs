@@ -16,6 +16,8 @@ mod m0007_revision_html;
 mod m0008_changes;
 mod m0009_search_terms;
 mod m0010_backup_lease;
+mod m0012_audit_address;
+mod m0013_two_factor;
 
 pub struct Migrator;
 
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_changes::Migration),
             Box::new(m0009_search_terms::Migration),
             Box::new(m0010_backup_lease::Migration),
+            Box::new(m0012_audit_address::Migration),
+            Box::new(m0013_two_factor::Migration),
         ]
     }
 }

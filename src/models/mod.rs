@@ -13,6 +13,7 @@ pub mod search;
 pub mod session;
 pub mod setting;
 pub mod throttle;
+pub mod two_factor;
 pub mod user;
 
 use sea_orm::{DbErr, SqlErr};

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Routes, render};
-use crate::access::{ReadAccess, Registration, Role, SettingKey};
+use crate::access::{ReadAccess, Registration, Require2fa, Role, SettingKey};
 use crate::app::AppState;
 use crate::auth::forms::CsrfForm;
 use crate::auth::session::Admin;
@@ -335,6 +335,7 @@ async fn revoke_invite(
 struct SettingsForm {
     read_access: Option<String>,
     registration: Option<String>,
+    require_2fa: Option<String>,
 }
 
 async fn settings_form(
@@ -346,19 +347,19 @@ async fn settings_form(
     settings_page(
         &shell,
         StatusCode::OK,
-        current.read_access.as_str(),
-        current.registration.as_str(),
+        [current.read_access.as_str(), current.registration.as_str(), current.require_2fa.as_str()],
         FieldErrors::default(),
     )
 }
 
+/// The settings form, showing `values` (read_access, registration, require_2fa).
 fn settings_page(
     shell: &Shell,
     status: StatusCode,
-    read_access: &str,
-    registration: &str,
+    values: [&str; 3],
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
+    let [read_access, registration, require_2fa] = values;
     render(
         status,
         AdminSettingsPage {
@@ -366,6 +367,12 @@ fn settings_page(
             layout: shell.layout(),
             read_access: read_access.chars().take(50).collect(),
             registration: registration.chars().take(50).collect(),
+            require_2fa: require_2fa.chars().take(50).collect(),
+            require_2fa_choices: [
+                Require2fa::None.as_str(),
+                Require2fa::Admins.as_str(),
+                Require2fa::All.as_str(),
+            ],
             read_access_choices: [ReadAccess::Public.as_str(), ReadAccess::Members.as_str()],
             registration_choices: [
                 Registration::Open.as_str(),
@@ -387,9 +394,11 @@ async fn save_settings(
     // Every value is checked before any is stored: a bad one changes nothing.
     let mut errors = FieldErrors::default();
     let mut changes = Vec::new();
-    for (key, value) in
-        [(SettingKey::ReadAccess, &form.read_access), (SettingKey::Registration, &form.registration)]
-    {
+    for (key, value) in [
+        (SettingKey::ReadAccess, &form.read_access),
+        (SettingKey::Registration, &form.registration),
+        (SettingKey::Require2fa, &form.require_2fa),
+    ] {
         if let Some(value) = value {
             match key.check(value) {
                 Ok(value) => changes.push((key, value)),
@@ -405,8 +414,11 @@ async fn save_settings(
         return settings_page(
             &shell,
             StatusCode::UNPROCESSABLE_ENTITY,
-            &shown(&form.read_access, current.read_access.as_str()),
-            &shown(&form.registration, current.registration.as_str()),
+            [
+                &shown(&form.read_access, current.read_access.as_str()),
+                &shown(&form.registration, current.registration.as_str()),
+                &shown(&form.require_2fa, current.require_2fa.as_str()),
+            ],
             errors,
         );
     }
@@ -440,7 +452,10 @@ async fn audit_log(
         .into_iter()
         .map(|entry| AuditRow {
             time: format_time(entry.at),
-            actor: entry.actor_name,
+            actor: match entry.address {
+                Some(address) => format!("{} from {address}", entry.actor_name),
+                None => entry.actor_name,
+            },
             action: entry.action,
             target: entry.target,
             details: entry.details,

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod history;
 pub mod main;
 pub mod profile;
+pub mod security;
 pub mod wiki;
 
 /// The routes of a module, remembering which paths accept POST — so that a test can send each
@@ -98,6 +99,7 @@ fn all() -> Routes {
         .merge(history::router())
         .merge(browse::router())
         .merge(profile::router())
+        .merge(security::router())
         .merge(admin::router())
 }
 

@@ -122,7 +122,11 @@ async fn every_listed_route_is_really_routed_for_post(backend: Backend) {
     // With a valid token, no listed route is unknown to the router or refuses the method.
     let token = token(&admin).await;
     for route in post_routes() {
-        if matches!(route.as_str(), "/logout") || route.contains("delete") || route.contains("block") {
+        if matches!(route.as_str(), "/logout")
+            || route.contains("delete")
+            || route.contains("block")
+            || route.ends_with("/{id}/end")
+        {
             continue; // would end the admin's session or remove the values the others need
         }
         let path = path_for(&route, &values);

@@ -26,12 +26,15 @@ mod limits;
 mod observe;
 mod pages;
 mod profile;
+mod profile_security;
+mod proxies;
 mod search;
 mod search_corpus;
 mod security;
 mod sessions;
 mod stall;
 mod throttle;
+mod two_factor;
 mod wiki;
 
 use helpers::Backend;
@@ -52,10 +55,13 @@ fn main() {
         ("observe", observe::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
+        ("profile_security", profile_security::tests()),
+        ("proxies", proxies::tests()),
         ("security", security::tests()),
         ("sessions", sessions::tests()),
         ("stall", stall::tests()),
         ("throttle", throttle::tests()),
+        ("two_factor", two_factor::tests()),
         ("wiki", wiki::tests()),
         ("search", search::tests()),
         ("search_corpus", search_corpus::tests()),
