@@ -75,17 +75,24 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Page views kept between requests, never stale (see `cache.rs`).
     pub cache: crate::cache::Cache,
+    /// The SMTP relay, when `--smtp-url` set one.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, db: Db) -> Self {
+    pub fn new(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let secret = settings.secret.expose();
         let mut cookie_material = Sha512::new();
         cookie_material.update(b"quire cookie key v1");
         cookie_material.update(secret);
         let metrics = crate::metrics::Metrics::new();
         let (hits, misses) = metrics.cache_counters();
-        Self {
+        let mailer = match (&settings.mail, &settings.public_url) {
+            (Some(mail), Some(public_url)) => Some(crate::mail::Mailer::new(mail, public_url)?),
+            _ => None,
+        };
+        Ok(Self {
+            mailer,
             cache: crate::cache::Cache::new(settings.cache_bytes, hits, misses),
             hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
             csrf: CsrfKey::derive(secret),
@@ -96,7 +103,7 @@ impl AppState {
             metrics,
             db,
             settings: Arc::new(settings),
-        }
+        })
     }
 }
 
@@ -367,7 +374,7 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, metrics_listener, watch, state: AppState::new(settings, db), port })
+        Ok(Self { listener, metrics_listener, watch, state: AppState::new(settings, db)?, port })
     }
 
     /// The port of the dedicated metrics listener, when `--metrics-bind` set one.
@@ -431,6 +438,9 @@ async fn purge_sessions(db: Db) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
             Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
+        }
+        if let Err(err) = crate::models::email::purge(&db.write).await {
+            tracing::warn!(error = %err, "could not purge old mail links");
         }
         if let Err(err) = crate::models::throttle::purge(&db.write).await {
             tracing::warn!(error = %err, "could not purge old rate-limit counters");

@@ -224,6 +224,12 @@ pub struct ServeArgs {
     /// Reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed, as addresses and CIDR blocks, comma-separated (10.0.0.0/8, 127.0.0.1). [default: none: those headers are ignored]
     #[arg(long, env = "QUIRE_TRUSTED_PROXIES", value_name = "CIDR,...", value_parser = crate::proxy::TrustedProxies::parse)]
     pub trusted_proxies: Option<crate::proxy::TrustedProxies>,
+    /// The SMTP relay for password-recovery, address-verification and invitation mails: smtp://host:25 (plain, a local relay), smtp://user:pass@host:587?tls=required (STARTTLS) or smtps://user:pass@host:465. Needs --smtp-from and --public-url. [default: none: no mail; members ask an admin]
+    #[arg(long, env = "QUIRE_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of Quire's mails, like "Wiki <wiki@example.org>".
+    #[arg(long, env = "QUIRE_SMTP_FROM", value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
     /// Scheduled backups kept; older quire-backup-*.zip files in the backup dir are removed (no other file is). [default: 7]
     #[arg(long, env = "QUIRE_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
@@ -266,6 +272,8 @@ impl ServeArgs {
             backup_dir: self.backup_dir.clone(),
             backup_keep: self.backup_keep,
             trusted_proxies: self.trusted_proxies.clone(),
+            smtp_url: self.smtp_url.clone(),
+            smtp_from: self.smtp_from.clone(),
             ..self.state.raw()
         })
     }

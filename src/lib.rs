@@ -21,6 +21,7 @@ pub mod export;
 pub mod extract;
 pub mod flash;
 pub mod import;
+pub mod mail;
 pub mod metrics;
 pub mod migrations;
 pub mod models;

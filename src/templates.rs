@@ -118,6 +118,36 @@ pub struct RegisterPage {
 }
 
 #[derive(Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    /// Mail is set up (`--smtp-url`); without it the page says to ask an admin.
+    pub mail: bool,
+    /// What was done, after a request.
+    pub sent: Option<&'static str>,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub token: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub token: String,
+    pub address: String,
+}
+
+#[derive(Template)]
 #[template(path = "login_code.html")]
 pub struct TwoFactorLoginPage {
     pub layout: Layout,
@@ -363,6 +393,10 @@ pub struct SecurityPage {
     /// How many of `sessions` are not this one.
     pub others: usize,
     pub two_factor_on: bool,
+    /// The member's verified address.
+    pub email: Option<String>,
+    /// Mail is set up.
+    pub mail: bool,
     pub errors: FieldErrors,
 }
 
@@ -435,6 +469,10 @@ pub struct AdminInvitesPage {
     pub csrf_token: String,
     /// The link of the invitation just made: shown once.
     pub new_link: Option<String>,
+    /// Whether the new link was mailed, and to whom.
+    pub mail_note: Option<String>,
+    /// Mail is set up: the form offers to send the link.
+    pub mail: bool,
     pub rows: Vec<InviteRow>,
     pub roles: [crate::access::Role; 3],
     pub errors: FieldErrors,

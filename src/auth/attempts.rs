@@ -267,3 +267,10 @@ impl CodeAttempt {
         Ok(())
     }
 }
+
+/// Counts a request that sends a mail (a recovery link, a verification link) against the
+/// per-address limit of registrations: nobody can make Quire mail a stranger without bound.
+pub async fn count_recovery_request(state: &AppState, client: &str) -> Result<(), AppError> {
+    let mut counters = [counter(format!("mail|{client}"), state.settings.limits.register, "mail requests")];
+    take_all(state, &mut counters).await
+}

@@ -85,7 +85,16 @@ impl Viewer {
 
 /// Paths a visitor reaches on a members-only wiki: the way in, and what its pages are made of.
 fn open_to_visitors(path: &str) -> bool {
-    matches!(path, "/login" | "/register" | "/favicon.ico") || path.starts_with("/static/")
+    matches!(
+        path,
+        "/login"
+            | "/login/two-factor"
+            | "/register"
+            | "/favicon.ico"
+            | "/password/forgot"
+            | "/password/reset"
+            | "/email/verify"
+    ) || path.starts_with("/static/")
 }
 
 /// The member behind a session, if any; a session whose member is gone or blocked is ended.

@@ -18,6 +18,7 @@ mod m0009_search_terms;
 mod m0010_backup_lease;
 mod m0012_audit_address;
 mod m0013_two_factor;
+mod m0014_email;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_backup_lease::Migration),
             Box::new(m0012_audit_address::Migration),
             Box::new(m0013_two_factor::Migration),
+            Box::new(m0014_email::Migration),
         ]
     }
 }

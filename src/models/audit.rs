@@ -77,6 +77,7 @@ pub enum Action {
     UserDelete,
     PageDelete,
     PageRestore,
+    PasswordReset,
 }
 
 impl Action {
@@ -92,6 +93,7 @@ impl Action {
             Self::UserDelete => "user_delete",
             Self::PageDelete => "page_delete",
             Self::PageRestore => "page_restore",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

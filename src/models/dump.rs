@@ -174,6 +174,27 @@ pub const TABLES: &[Table] = &[
         serial: Some("id"),
     },
     Table {
+        name: "emails",
+        columns: &[int("user_id"), text("address"), big("verified_at")],
+        order_by: &["user_id"],
+        serial: None,
+    },
+    Table {
+        name: "email_tokens",
+        columns: &[
+            int("id"),
+            text("token_hash"),
+            int("user_id"),
+            text("purpose"),
+            text("address"),
+            big("created_at"),
+            big("expires_at"),
+            big("used_at"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
         name: "sessions",
         columns: &[text("id"), int("user_id"), text("data"), big("expires_at")],
         order_by: &["id"],
@@ -193,7 +214,7 @@ pub const ADDED_LATER: &[(&str, &str)] = &[("audit_log", "address")];
 
 /// Tables added after version 1 of the archive format: an archive made before them restores
 /// with them empty.
-pub const TABLES_ADDED_LATER: &[&str] = &["two_factor", "recovery_codes"];
+pub const TABLES_ADDED_LATER: &[&str] = &["two_factor", "recovery_codes", "emails", "email_tokens"];
 
 /// True when `name` of `table` is one of [`ADDED_LATER`].
 pub fn added_later(table: &str, name: &str) -> bool {
@@ -212,6 +233,7 @@ const CONTENT_TABLES: &[&str] = &[
     "audit_log",
     "two_factor",
     "recovery_codes",
+    "emails",
 ];
 
 /// The table of that name, if Quire has one.

@@ -40,6 +40,7 @@ pub fn router() -> Routes {
         .post("/admin/users/{name}/block", post(block))
         .post("/admin/users/{name}/unblock", post(unblock))
         .post("/admin/users/{name}/delete", post(delete_user))
+        .post("/admin/users/{name}/password", post(reset_password))
         .post("/admin/invites", get(invites).post(create_invite))
         .post("/admin/invites/{id}/revoke", post(revoke_invite))
         .post("/admin/settings", get(settings_form).post(save_settings))
@@ -222,6 +223,34 @@ async fn change(
     Ok(Redirect::to("/admin/users").into_response())
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    password: String,
+}
+
+/// Sets a member's password (they forgot theirs and the wiki sends no mail, or they cannot
+/// read it): every session of theirs ends, and the audit log records who did it.
+#[tracing::instrument(skip_all)]
+async fn reset_password(
+    Admin(admin): Admin,
+    flash: Flash,
+    client: crate::extract::ClientIp,
+    State(state): State<AppState>,
+    path: NamePath,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, AppError> {
+    let Path(name) = path?;
+    let member = user::find_by_username(&state.db.read, &name).await?.ok_or(AppError::NotFound)?;
+    let password =
+        crate::domain::Password::parse(form.password).map_err(|e| AppError::Unprocessable(e.into()))?;
+    let hash = crate::auth::attempts::hash_new_password(&state, &client.key(), password).await?;
+    let ended = user::reset_password_by(&state.db.write, &member, &hash, &admin.actor()).await?;
+    tracing::info!(user.id = member.id, sessions_ended = ended, "password set by an admin");
+    flash.push(Kind::Success, &format!("{} has a new password; their sessions have ended.", member.username));
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
 // ---- invitations ----
 
 #[derive(Deserialize, Default)]
@@ -231,6 +260,8 @@ struct InviteForm {
     expires_in_days: String,
     /// Missing: editor. Present, it must be a role (an empty one is not).
     role: Option<String>,
+    /// Where to mail the link (needs `--smtp-url`); empty: the admin passes it on.
+    email: String,
 }
 
 async fn invites(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
@@ -241,9 +272,10 @@ async fn invites_page(
     shell: &Shell,
     state: &AppState,
     status: StatusCode,
-    new_link: Option<String>,
+    new_link: Option<(String, Option<String>)>,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
+    let (new_link, mail_note) = new_link.map_or((None, None), |(link, note)| (Some(link), note));
     let now = now_ms();
     let rows = invite::list(&state.db.read, INVITES_SHOWN)
         .await?
@@ -265,6 +297,8 @@ async fn invites_page(
             csrf_token: shell.csrf_token(),
             layout: shell.layout(),
             new_link,
+            mail_note,
+            mail: state.mailer.is_some(),
             rows,
             roles: Role::ALL,
             errors,
@@ -299,6 +333,21 @@ async fn create_invite(
         .ok();
     let role = form.role.as_deref().map_or(Ok(Role::Editor), Role::parse);
     let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
+    let mail_to = match form.email.trim() {
+        "" => None,
+        raw if state.mailer.is_none() => {
+            let _ = raw;
+            errors.form.push(
+                "This wiki sends no mail: leave the email address empty and pass the link on yourself."
+                    .into(),
+            );
+            None
+        }
+        raw => crate::mail::parse_address(raw).map_err(|e| errors.form.push(e.into())).ok(),
+    };
+    if !errors.is_empty() {
+        return invites_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
+    }
     let (Some(uses), Some(expires_in_days), Some(role)) = (uses, days, role) else {
         return invites_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
     };
@@ -308,8 +357,23 @@ async fn create_invite(
     tracing::info!(user.id = admin.id, "invitation created");
     let link =
         format!("{}/register?invite={token}", state.settings.public_url.as_deref().unwrap_or_default());
+    let mut note = None;
+    if let (Some(address), Some(mailer)) = (mail_to, &state.mailer) {
+        let body = format!(
+            "Hello,\n\n{name} invites you to join the wiki at {site}.\nOpen this link to create your account (it expires in {expires_in_days} days):\n\n{link}\n",
+            name = admin.username,
+            site = state.settings.public_url.as_deref().unwrap_or_default(),
+        );
+        match mailer.send(&address, "An invitation to the wiki", body).await {
+            Ok(()) => note = Some(format!("The invitation was mailed to {address}.")),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "an invitation mail was not sent");
+                note = Some(format!("The mail to {address} could not be sent: pass the link on yourself."));
+            }
+        }
+    }
     // The token exists only in this response: it is shown once, here, and stored hashed.
-    invites_page(&shell, &state, StatusCode::OK, Some(link), FieldErrors::default()).await
+    invites_page(&shell, &state, StatusCode::OK, Some((link, note)), FieldErrors::default()).await
 }
 
 async fn revoke_invite(

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod history;
 pub mod main;
 pub mod profile;
+pub mod recovery;
 pub mod security;
 pub mod wiki;
 
@@ -100,6 +101,7 @@ fn all() -> Routes {
         .merge(browse::router())
         .merge(profile::router())
         .merge(security::router())
+        .merge(recovery::router())
         .merge(admin::router())
 }
 

@@ -83,6 +83,8 @@ async fn security_page(
             sessions: rows,
             others,
             two_factor_on,
+            email: crate::models::email::verified_of(&state.db.read, member.id).await?,
+            mail: state.mailer.is_some(),
             errors,
         },
     )

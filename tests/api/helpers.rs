@@ -142,6 +142,9 @@ pub struct Options {
     pub backup_keep: Option<usize>,
     /// `--trusted-proxies`.
     pub trusted_proxies: Option<String>,
+    /// `--smtp-url`, `--smtp-from`.
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -192,6 +195,8 @@ async fn start(
             .trusted_proxies
             .as_deref()
             .map(|list| quire::proxy::TrustedProxies::parse(list).expect("a valid proxy list")),
+        smtp_url: options.smtp_url.clone(),
+        smtp_from: options.smtp_from.clone(),
         ..RawSettings::default()
     })
     .expect("test settings resolve");

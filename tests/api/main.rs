@@ -23,6 +23,7 @@ mod connections;
 mod csrf;
 mod hygiene;
 mod limits;
+mod mail;
 mod observe;
 mod pages;
 mod profile;
@@ -32,6 +33,7 @@ mod search;
 mod search_corpus;
 mod security;
 mod sessions;
+mod smtp;
 mod stall;
 mod throttle;
 mod two_factor;
@@ -52,6 +54,7 @@ fn main() {
         ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("limits", limits::tests()),
+        ("mail", mail::tests()),
         ("observe", observe::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
