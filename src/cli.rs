@@ -531,6 +531,8 @@ async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> any
             let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
                 .await??;
             user::set_password_hash(&db.write, member.id, &hash).await?;
+            crate::models::email::void_for_user(&db.write, member.id, crate::models::email::Purpose::Reset)
+                .await?;
             let ended = session::delete_for_user(&db.write, member.id).await?;
             println!("password of {name:?} changed; {ended} sessions ended");
         }

@@ -133,6 +133,7 @@ async fn change_password(
     let keep = current_row(&session).unwrap_or_default();
     let txn = state.db.write.begin().await?;
     user::set_password_hash(&txn, member.id, &hash).await?;
+    crate::models::email::void_for_user(&txn, member.id, crate::models::email::Purpose::Reset).await?;
     let ended = sessions::end_others(&txn, member.id, &keep).await?;
     txn.commit().await?;
     // This session goes on under a new id.

@@ -137,10 +137,12 @@ async fn every_listed_route_is_really_routed_for_post(backend: Backend) {
             admin.post_form(&path, &[("csrf_token", token.as_str())]).await
         };
         let status = response.status();
+        let body = response.text().await.unwrap();
+        // A handler's own 404 (a link whose token is not valid) names what is missing; the
+        // router's says the page does not exist.
+        let unrouted = status == StatusCode::NOT_FOUND && body.contains("doesn’t exist");
         assert!(
-            status != StatusCode::NOT_FOUND
-                && status != StatusCode::METHOD_NOT_ALLOWED
-                && status != StatusCode::FORBIDDEN,
+            !unrouted && status != StatusCode::METHOD_NOT_ALLOWED && status != StatusCode::FORBIDDEN,
             "POST {path} with a valid token: {status}"
         );
         assert!(status.as_u16() < 500, "POST {path}: {status}");

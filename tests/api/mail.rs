@@ -266,9 +266,34 @@ async fn without_smtp_members_are_told_to_ask_an_admin_who_resets_the_password(b
     assert_redirects_to(&bob.login("bob", NEW_PASSWORD).await, "/");
     let (_, audit) = admin.get_text("/admin/audit").await;
     assert!(audit.contains("password_reset"), "{audit}");
+
+    // On a members-only wiki the way back in stays open to visitors.
+    crate::access_helpers::set_setting(&admin, "read_access", "members").await;
+    let (status, page) = app.new_browser().get_text("/password/forgot").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Ask an admin"));
+}
+
+async fn changing_the_password_voids_a_recovery_link(backend: Backend) {
+    let (app, smtp) = with_mail(backend).await;
+    let alice = app.member("alice").await;
+    verify_address(alice, &smtp, "alice@example.org", 0).await;
+    assert_eq!(forgot(&app.new_browser(), "alice").await.0, StatusCode::OK);
+    let mails = smtp.wait_for(2).await;
+    let link = mails.iter().find_map(|m| link_in(m, "/password/reset?token=")).expect("a recovery link");
+    assert_eq!(app.new_browser().get(&link).await.status(), StatusCode::OK);
+    let response = post_with_token(
+        alice,
+        "/profile/security/password",
+        &[("current_password", PASSWORD), ("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_redirects_to(&response, "/profile/security");
+    assert_eq!(app.new_browser().get(&link).await.status(), StatusCode::NOT_FOUND);
 }
 
 crate::tests!(
+    changing_the_password_voids_a_recovery_link,
     an_address_is_used_only_once_its_link_is_opened,
     a_forgotten_password_is_set_again_with_a_one_hour_single_use_link,
     invitations_can_be_mailed,
