@@ -335,8 +335,7 @@ async fn create_invite(
     let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
     let mail_to = match form.email.trim() {
         "" => None,
-        raw if state.mailer.is_none() => {
-            let _ = raw;
+        _ if state.mailer.is_none() => {
             errors.form.push(
                 "This wiki sends no mail: leave the email address empty and pass the link on yourself."
                     .into(),

@@ -267,6 +267,12 @@ async fn without_smtp_members_are_told_to_ask_an_admin_who_resets_the_password(b
     let (_, audit) = admin.get_text("/admin/audit").await;
     assert!(audit.contains("password_reset"), "{audit}");
 
+    // Invitations cannot be mailed either.
+    let (status, page) =
+        crate::access_helpers::post_invite(&admin, &[("uses", "1"), ("email", "friend@example.org")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("This wiki sends no mail"), "{page}");
+
     // On a members-only wiki the way back in stays open to visitors.
     crate::access_helpers::set_setting(&admin, "read_access", "members").await;
     let (status, page) = app.new_browser().get_text("/password/forgot").await;
