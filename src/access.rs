@@ -21,6 +21,27 @@ pub enum Registration {
     Closed,
 }
 
+/// Who must use two-factor sign-in: nobody in particular, admins, or every member. A member
+/// who must and has not enrolled is taken to enrolment at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Require2fa {
+    #[default]
+    None,
+    Admins,
+    All,
+}
+
+impl Require2fa {
+    /// True when a member of `role` must have two-factor turned on.
+    pub fn applies_to(self, role: Role) -> bool {
+        match self {
+            Self::None => false,
+            Self::Admins => role.is_admin(),
+            Self::All => true,
+        }
+    }
+}
+
 /// A member's one role. A reader reads and keeps their profile; an editor also changes pages;
 /// an admin also runs the wiki.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -73,6 +94,7 @@ words!(Registration, "registration", "open, invite, closed", {
     Invite => "invite",
     Closed => "closed",
 });
+words!(Require2fa, "require_2fa", "none, admins, all", { None => "none", Admins => "admins", All => "all" });
 words!(Role, "role", "admin, editor, reader", { Admin => "admin", Editor => "editor", Reader => "reader" });
 
 impl Role {
@@ -94,6 +116,7 @@ impl Role {
 pub struct WikiSettings {
     pub read_access: ReadAccess,
     pub registration: Registration,
+    pub require_2fa: Require2fa,
 }
 
 /// A key of the settings table, for `quire settings` and the admin form.
@@ -101,16 +124,19 @@ pub struct WikiSettings {
 pub enum SettingKey {
     ReadAccess,
     Registration,
+    Require2fa,
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 2] = [SettingKey::ReadAccess, SettingKey::Registration];
+    pub const ALL: [SettingKey; 3] =
+        [SettingKey::ReadAccess, SettingKey::Registration, SettingKey::Require2fa];
 
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         match raw.trim() {
             "read_access" => Ok(Self::ReadAccess),
             "registration" => Ok(Self::Registration),
-            _ => Err(InvalidValue { name: "the setting", allowed: "read_access, registration" }),
+            "require_2fa" => Ok(Self::Require2fa),
+            _ => Err(InvalidValue { name: "the setting", allowed: "read_access, registration, require_2fa" }),
         }
     }
 
@@ -118,6 +144,7 @@ impl SettingKey {
         match self {
             Self::ReadAccess => ReadAccess::NAME,
             Self::Registration => Registration::NAME,
+            Self::Require2fa => Require2fa::NAME,
         }
     }
 
@@ -126,6 +153,7 @@ impl SettingKey {
         match self {
             Self::ReadAccess => ReadAccess::parse(value).map(ReadAccess::as_str),
             Self::Registration => Registration::parse(value).map(Registration::as_str),
+            Self::Require2fa => Require2fa::parse(value).map(Require2fa::as_str),
         }
     }
 
@@ -134,6 +162,7 @@ impl SettingKey {
         match self {
             Self::ReadAccess => settings.read_access.as_str(),
             Self::Registration => settings.registration.as_str(),
+            Self::Require2fa => settings.require_2fa.as_str(),
         }
     }
 }
@@ -145,6 +174,7 @@ impl WikiSettings {
         match key {
             "read_access" => self.read_access = ReadAccess::parse(value).unwrap_or_default(),
             "registration" => self.registration = Registration::parse(value).unwrap_or_default(),
+            "require_2fa" => self.require_2fa = Require2fa::parse(value).unwrap_or_default(),
             _ => {}
         }
     }

@@ -75,17 +75,24 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Page views kept between requests, never stale (see `cache.rs`).
     pub cache: crate::cache::Cache,
+    /// The SMTP relay, when `--smtp-url` set one.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, db: Db) -> Self {
+    pub fn new(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let secret = settings.secret.expose();
         let mut cookie_material = Sha512::new();
         cookie_material.update(b"quire cookie key v1");
         cookie_material.update(secret);
         let metrics = crate::metrics::Metrics::new();
         let (hits, misses) = metrics.cache_counters();
-        Self {
+        let mailer = match (&settings.mail, &settings.public_url) {
+            (Some(mail), Some(public_url)) => Some(crate::mail::Mailer::new(mail, public_url)?),
+            _ => None,
+        };
+        Ok(Self {
+            mailer,
             cache: crate::cache::Cache::new(settings.cache_bytes, hits, misses),
             hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
             csrf: CsrfKey::derive(secret),
@@ -96,7 +103,7 @@ impl AppState {
             metrics,
             db,
             settings: Arc::new(settings),
-        }
+        })
     }
 }
 
@@ -182,7 +189,26 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record))
+        // Outermost: who the client is, for every layer and handler inside.
+        .layer(middleware::from_fn_with_state(state.settings.clone(), client_address))
         .with_state(state)
+}
+
+/// Resolves the client's address and scheme once ([`crate::proxy::client_of`]): from a trusted
+/// proxy its headers name them, from anyone else the connection does. A client that reached a
+/// trusted proxy over https gets its cookies marked `Secure` even without an https public URL.
+async fn client_address(State(settings): State<Arc<Settings>>, mut request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let client = crate::proxy::client_of(peer, request.headers(), &settings.trusted_proxies);
+    request.extensions_mut().insert(client);
+    let mut response = next.run(request).await;
+    if client.https && !settings.secure_cookies {
+        crate::proxy::mark_cookies_secure(response.headers_mut());
+    }
+    response
 }
 
 /// A request body must arrive whole within `timeout` of its head; past it the request is
@@ -301,6 +327,19 @@ fn not_modified(mut parts: axum::http::response::Parts) -> Response {
 }
 
 /// True when the request's `Cookie` headers name `name`.
+/// The value of the first cookie called `name` in the request's `Cookie` headers.
+pub(crate) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim_start().split_once('=')?;
+            (key.trim_end() == name).then(|| value.trim())
+        })
+}
+
 pub(crate) fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::COOKIE)
@@ -353,7 +392,7 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, metrics_listener, watch, state: AppState::new(settings, db), port })
+        Ok(Self { listener, metrics_listener, watch, state: AppState::new(settings, db)?, port })
     }
 
     /// The port of the dedicated metrics listener, when `--metrics-bind` set one.
@@ -417,6 +456,9 @@ async fn purge_sessions(db: Db) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
             Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
+        }
+        if let Err(err) = crate::models::email::purge(&db.write).await {
+            tracing::warn!(error = %err, "could not purge old mail links");
         }
         if let Err(err) = crate::models::throttle::purge(&db.write).await {
             tracing::warn!(error = %err, "could not purge old rate-limit counters");

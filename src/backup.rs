@@ -417,8 +417,14 @@ pub fn read_archive(path: &Path) -> Result<Checked, Damaged> {
 
     let mut listed = vec![MANIFEST.to_owned()];
     for table in TABLES {
+        if later_and_absent(&manifest, table) {
+            continue;
+        }
         let entry = table_entry(&manifest, table).map_err(damaged)?;
-        if entry.columns != columns_of(table) {
+        let known = columns_of(table);
+        let older: Vec<ColumnEntry> =
+            known.iter().filter(|c| !dump::added_later(table.name, &c.name)).cloned().collect();
+        if entry.columns != known && entry.columns != older {
             return Err(damaged(format!(
                 "the columns of the table {} are not those this Quire knows",
                 table.name
@@ -442,6 +448,11 @@ pub fn read_archive(path: &Path) -> Result<Checked, Damaged> {
         return Err(damaged(format!("it holds {extra:?}, which its manifest does not list")));
     }
     Ok(Checked { path: path.to_path_buf(), manifest })
+}
+
+/// A table this Quire added after the archive was made: restored empty.
+fn later_and_absent(manifest: &Manifest, table: &Table) -> bool {
+    dump::TABLES_ADDED_LATER.contains(&table.name) && !manifest.tables.iter().any(|e| e.name == table.name)
 }
 
 fn table_entry<'m>(manifest: &'m Manifest, table: &Table) -> Result<&'m TableEntry, String> {
@@ -530,7 +541,13 @@ fn parse_line(table: &Table, raw: &str) -> Result<Row, String> {
     let serde_json::Value::Object(mut object) = value else { return Err("not a JSON object".into()) };
     let mut row = Vec::with_capacity(table.columns.len());
     for column in table.columns {
-        row.push(object.remove(column.name).ok_or_else(|| format!("no value for {}", column.name))?);
+        let value = match object.remove(column.name) {
+            Some(value) => value,
+            // An archive made before the column existed.
+            None if dump::added_later(table.name, column.name) => serde_json::Value::Null,
+            None => return Err(format!("no value for {}", column.name)),
+        };
+        row.push(value);
     }
     if let Some(extra) = object.keys().next() {
         return Err(format!("a value for {extra:?}, which is not a column"));
@@ -740,6 +757,13 @@ fn load_archive(
     let damaged = |reason: String| Damaged { path: path.display().to_string(), reason };
     let mut zip = open_zip(path).map_err(damaged)?;
     for table in TABLES {
+        if later_and_absent(manifest, table) {
+            let sent = batches.blocking_send(Load::Done(table, 0)).is_ok();
+            if !sent {
+                return Err(RestoreStopped.into());
+            }
+            continue;
+        }
         let entry = table_entry(manifest, table).map_err(damaged)?;
         let wanted = keep_sessions || table.name != "sessions";
         let (mut batch, mut bytes, mut stopped) = (Vec::new(), 0usize, false);

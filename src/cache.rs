@@ -179,7 +179,12 @@ fn kept_for(cache: &Cache, request: &Request, cookies: &KeptCookies) -> Option<A
         return None;
     }
     let title = percent_encoding::percent_decode_str(segment).decode_utf8().ok()?;
-    cache.visitor_page(&title, cache.stamp()?)
+    cache.visitor_page(&visitor_key(crate::theme::Theme::of_headers(headers), &title), cache.stamp()?)
+}
+
+/// What a visitor's page is kept under: its title and the colour scheme it was drawn in.
+pub fn visitor_key(theme: crate::theme::Theme, title: &str) -> String {
+    format!("{}\u{0}{title}", theme.as_str())
 }
 
 /// The names of the cookies that make a page view differ from a visitor's: the session and a

@@ -119,6 +119,9 @@ pub enum UserCommand {
     },
     /// Set a member's password (asked for, or read from stdin) and end their sessions.
     Passwd { name: String },
+    /// Turn a member's two-factor sign-in off (they lost their device and recovery codes) and end their sessions.
+    #[command(name = "reset-2fa")]
+    Reset2fa { name: String },
     /// Delete a member; their pages stay, with no author. The last admin cannot be deleted.
     Delete { name: String },
     /// Make a member an admin (the same as `role NAME admin`).
@@ -218,6 +221,15 @@ pub struct ServeArgs {
     /// Where scheduled backups are written; give every instance the same one. [default: DATA_DIR/backups]
     #[arg(long, env = "QUIRE_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
+    /// Reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed, as addresses and CIDR blocks, comma-separated (10.0.0.0/8, 127.0.0.1). [default: none: those headers are ignored]
+    #[arg(long, env = "QUIRE_TRUSTED_PROXIES", value_name = "CIDR,...", value_parser = crate::proxy::TrustedProxies::parse)]
+    pub trusted_proxies: Option<crate::proxy::TrustedProxies>,
+    /// The SMTP relay for password-recovery, address-verification and invitation mails: smtp://host:25 (plain, a local relay), smtp://user:pass@host:587?tls=required (STARTTLS) or smtps://user:pass@host:465. Needs --smtp-from and --public-url. [default: none: no mail; members ask an admin]
+    #[arg(long, env = "QUIRE_SMTP_URL", value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of Quire's mails, like "Wiki <wiki@example.org>".
+    #[arg(long, env = "QUIRE_SMTP_FROM", value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
     /// Scheduled backups kept; older quire-backup-*.zip files in the backup dir are removed (no other file is). [default: 7]
     #[arg(long, env = "QUIRE_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
@@ -259,6 +271,9 @@ impl ServeArgs {
             backup_every: self.backup_every,
             backup_dir: self.backup_dir.clone(),
             backup_keep: self.backup_keep,
+            trusted_proxies: self.trusted_proxies.clone(),
+            smtp_url: self.smtp_url.clone(),
+            smtp_from: self.smtp_from.clone(),
             ..self.state.raw()
         })
     }
@@ -516,8 +531,17 @@ async fn user_command(settings: &Settings, db: &Db, command: UserCommand) -> any
             let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash_blocking(&password))
                 .await??;
             user::set_password_hash(&db.write, member.id, &hash).await?;
+            crate::models::email::void_for_user(&db.write, member.id, crate::models::email::Purpose::Reset)
+                .await?;
             let ended = session::delete_for_user(&db.write, member.id).await?;
             println!("password of {name:?} changed; {ended} sessions ended");
+        }
+        UserCommand::Reset2fa { name } => {
+            let member =
+                user::find_by_username(&db.read, &name).await?.ok_or_else(|| no_such_member(&name))?;
+            crate::models::two_factor::disable(&db.write, member.id).await?;
+            let ended = session::delete_for_user(&db.write, member.id).await?;
+            println!("two-factor sign-in of {name:?} turned off; {ended} sessions ended");
         }
         UserCommand::Delete { name } => {
             let deleted = change(name.clone(), AdminChange::Delete).await?;

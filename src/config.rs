@@ -49,6 +49,10 @@ pub struct Settings {
     pub cache_bytes: u64,
     /// Backups the running server makes (`--backup-every`); `None`: none.
     pub backups: Option<BackupSchedule>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-*` headers are believed (`--trusted-proxies`).
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// The SMTP relay and sender (`--smtp-url`, `--smtp-from`); `None`: no mail is sent.
+    pub mail: Option<crate::mail::MailSettings>,
 }
 
 /// Scheduled backups: how often, where, and how many are kept.
@@ -256,6 +260,8 @@ impl std::fmt::Debug for Settings {
             .field("metrics_bind", &self.metrics_bind)
             .field("cache_bytes", &self.cache_bytes)
             .field("backups", &self.backups)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -300,6 +306,12 @@ pub struct RawSettings {
     pub backup_dir: Option<PathBuf>,
     /// `--backup-keep` [default: 7].
     pub backup_keep: Option<usize>,
+    /// `--trusted-proxies` [default: none].
+    pub trusted_proxies: Option<crate::proxy::TrustedProxies>,
+    /// `--smtp-url` [default: none: no mail].
+    pub smtp_url: Option<String>,
+    /// `--smtp-from`, needed with `--smtp-url`.
+    pub smtp_from: Option<String>,
 }
 
 /// The largest page-view cache accepted, in MiB: a typo (a size in bytes) must not be taken.
@@ -372,6 +384,12 @@ impl Settings {
             .map(|url| url.trim().trim_end_matches('/').to_owned())
             .filter(|url| !url.is_empty());
         let hash_concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mail = match raw.smtp_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
+            Some(url) => {
+                Some(crate::mail::MailSettings::parse(url, raw.smtp_from.as_deref(), public_url.as_deref())?)
+            }
+            None => None,
+        };
 
         Ok(Self {
             bind,
@@ -388,6 +406,8 @@ impl Settings {
             metrics_bind: raw.metrics_bind,
             cache_bytes,
             backups,
+            trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
+            mail,
         })
     }
 }

@@ -15,6 +15,12 @@ use crate::templates::{ErrorPage, Layout};
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// Something asked for by a link that is not (or no longer) there, with what to do.
+    #[error("not found: {0}")]
+    NotFoundWith(&'static str),
+    /// A service Quire relies on (the SMTP relay) failed; nothing was done.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
     #[error("CSRF token missing or invalid")]
     Csrf,
     #[error("login required")]
@@ -133,6 +139,8 @@ impl AppError {
                 "Page Not Found",
                 "The page you’re looking for doesn’t exist.".into(),
             ),
+            Self::NotFoundWith(why) => (StatusCode::NOT_FOUND, "Not found", (*why).into()),
+            Self::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable", (*why).into()),
             Self::Csrf => (
                 StatusCode::FORBIDDEN,
                 "Form expired",

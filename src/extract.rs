@@ -64,7 +64,8 @@ pub fn decode_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     })
 }
 
-/// The client's address, as the connection gives it (rate limits are kept per address).
+/// The client's address: the connection's peer, or the client a trusted proxy names
+/// (`proxy.rs`). Rate limits, sessions and the audit log are kept per address.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
@@ -105,6 +106,23 @@ mod client_ip_tests {
     }
 }
 
+impl ClientIp {
+    /// The address the outermost layer resolved, else the connection's peer.
+    pub fn of(extensions: &axum::http::Extensions) -> Self {
+        match extensions.get::<crate::proxy::ClientAddr>() {
+            Some(client) => Self(client.ip),
+            None => Self(
+                extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip()),
+            ),
+        }
+    }
+
+    /// The address as people read it (the session list, the audit log).
+    pub fn shown(self) -> String {
+        self.0.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
@@ -112,12 +130,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip()),
-        ))
+        Ok(Self::of(&parts.extensions))
     }
 }
 

@@ -89,6 +89,8 @@ pub struct FieldErrors {
     pub content: Vec<String>,
     pub summary: Vec<String>,
     pub avatar: Vec<String>,
+    pub current_password: Vec<String>,
+    pub code: Vec<String>,
 }
 
 impl FieldErrors {
@@ -101,6 +103,8 @@ impl FieldErrors {
             && self.content.is_empty()
             && self.summary.is_empty()
             && self.avatar.is_empty()
+            && self.current_password.is_empty()
+            && self.code.is_empty()
     }
 }
 
@@ -144,6 +148,45 @@ pub struct RegisterPage {
     pub username: String,
     /// The invitation token the form carries on (hidden), or empty.
     pub invite: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub struct ForgotPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    /// Mail is set up (`--smtp-url`); without it the page says to ask an admin.
+    pub mail: bool,
+    /// What was done, after a request.
+    pub sent: Option<&'static str>,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub token: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub token: String,
+    pub address: String,
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+pub struct TwoFactorLoginPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub next: String,
     pub errors: FieldErrors,
 }
 
@@ -386,6 +429,56 @@ pub struct ProfilePage {
     pub errors: FieldErrors,
 }
 
+/// One of the member's sessions on `/profile/security`.
+pub struct SessionRow {
+    /// The session this page was asked for with.
+    pub current: bool,
+    pub created: String,
+    pub last_seen: String,
+    pub address: String,
+    /// "Firefox on Linux", from `agent`.
+    pub browser: String,
+    pub agent: String,
+    pub end_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    pub sessions: Vec<SessionRow>,
+    /// How many of `sessions` are not this one.
+    pub others: usize,
+    pub two_factor_on: bool,
+    /// The member's verified address.
+    pub email: Option<String>,
+    /// Mail is set up.
+    pub mail: bool,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+pub struct TwoFactorPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub username: String,
+    /// "off", "pending" or "on".
+    pub state: &'static str,
+    /// The QR code of the `otpauth://` URI, drawn by the server (pending only).
+    pub qr_svg: String,
+    /// The secret in groups of four (pending only).
+    pub secret: String,
+    pub codes_left: u64,
+    /// The wiki requires two-factor of this member (`require_2fa`).
+    pub required: bool,
+    /// Recovery codes just made: shown this once.
+    pub new_codes: Vec<String>,
+    pub errors: FieldErrors,
+}
+
 #[derive(Template)]
 #[template(path = "admin/home.html")]
 pub struct AdminHome {
@@ -435,6 +528,10 @@ pub struct AdminInvitesPage {
     pub csrf_token: String,
     /// The link of the invitation just made: shown once.
     pub new_link: Option<String>,
+    /// Whether the new link was mailed, and to whom.
+    pub mail_note: Option<String>,
+    /// Mail is set up: the form offers to send the link.
+    pub mail: bool,
     pub rows: Vec<InviteRow>,
     pub roles: [crate::access::Role; 3],
     pub errors: FieldErrors,
@@ -451,6 +548,8 @@ pub struct AdminSettingsPage {
     pub registration_choices: [&'static str; 3],
     /// The title of the page shown at `/` (empty: none).
     pub main_page: String,
+    pub require_2fa: String,
+    pub require_2fa_choices: [&'static str; 3],
     pub errors: FieldErrors,
 }
 

@@ -55,6 +55,15 @@ impl Theme {
             .unwrap_or_default()
     }
 
+    /// [`Theme::of`] from the request's headers alone (before the cookie layer has run).
+    pub fn of_headers(headers: &axum::http::HeaderMap) -> Self {
+        [cookie_name(THEME, true), cookie_name(THEME, false)]
+            .iter()
+            .find_map(|name| crate::app::cookie_value(headers, name))
+            .and_then(Self::parse)
+            .unwrap_or_default()
+    }
+
     /// The `data-theme` attribute of the page: none follows the system.
     pub fn attribute(&self) -> Option<&'static str> {
         (*self != Self::System).then(|| self.as_str())

@@ -155,3 +155,122 @@ pub async fn hash_for_registration(
         }
     }
 }
+
+/// Checks the password of a member who is logged in already (changing their password,
+/// turning off two-factor): counted against the same (account, address) and address limits
+/// as a login, so a stolen session cannot be used to guess the password at leisure.
+#[tracing::instrument(skip_all)]
+pub async fn confirm_password(
+    state: &AppState,
+    client: &str,
+    member: &user::Model,
+    password: Password,
+) -> Result<bool, AppError> {
+    let limits = state.settings.limits;
+    let mut counters = vec![
+        counter(
+            format!("login|{client}|{}", member.username),
+            limits.login,
+            "failed logins for this account",
+        ),
+        counter(format!("login-address|{client}"), limits.address_login, "failed logins"),
+    ];
+    take_all(state, &mut counters).await?;
+    let stored = Some(member.password_hash.clone());
+    let verified = match state.hasher.verify(Asker::from(client), password, stored).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            if matches!(err, crate::auth::password::HashError::Busy { .. }) {
+                state.metrics.refused("password_queue");
+            }
+            give_back(state, &mut counters).await?;
+            return Err(err.into());
+        }
+    };
+    let (pair, others) = counters.split_at_mut(1);
+    if verified {
+        throttle::clear(&state.db.write, &pair[0].key).await?;
+        give_back(state, others).await?;
+    } else if let Some(ticket) = &pair[0].ticket {
+        let free = i64::from(limits.login.max.div_ceil(2));
+        let delay = throttle::backoff_secs(ticket.hits, free, limits.login);
+        throttle::back_off(&state.db.write, ticket, delay).await?;
+    }
+    Ok(verified)
+}
+
+/// Hashes a member's new password (no limit but the hash queue: the member proved who they
+/// are already).
+pub async fn hash_new_password(
+    state: &AppState,
+    client: &str,
+    password: Password,
+) -> Result<String, AppError> {
+    match state.hasher.hash(Asker::from(client), password).await {
+        Ok(hash) => Ok(hash),
+        Err(err) => {
+            if matches!(err, crate::auth::password::HashError::Busy { .. }) {
+                state.metrics.refused("password_queue");
+            }
+            Err(err.into())
+        }
+    }
+}
+
+/// A second-factor attempt (an authenticator or recovery code at login), counted like a
+/// password: against the (account, address) pair with backoff, the address, and the account
+/// from everywhere unless this browser is known to it.
+pub struct CodeAttempt {
+    counters: Vec<Counted>,
+}
+
+impl CodeAttempt {
+    /// Takes the counters; a refusal (429) comes before the code is looked at.
+    pub async fn begin(
+        state: &AppState,
+        client: &str,
+        member: &user::Model,
+        device: &KnownDevice,
+    ) -> Result<Self, AppError> {
+        let limits = state.settings.limits;
+        let account = &member.username;
+        let mut counters = vec![
+            counter(format!("login|{client}|{account}"), limits.login, "failed logins for this account"),
+            counter(format!("login-address|{client}"), limits.address_login, "failed logins"),
+        ];
+        if !device.knows(member) {
+            counters.push(counter(
+                format!("login-account|{account}"),
+                limits.account_login,
+                "failed logins for this account",
+            ));
+        }
+        take_all(state, &mut counters).await?;
+        Ok(Self { counters })
+    }
+
+    /// The code was right: the pair is cleared, the others given back.
+    pub async fn succeeded(mut self, state: &AppState) -> Result<(), AppError> {
+        let (pair, others) = self.counters.split_at_mut(1);
+        throttle::clear(&state.db.write, &pair[0].key).await?;
+        give_back(state, others).await
+    }
+
+    /// The code was wrong: it stays counted, and past half the limit the next try waits.
+    pub async fn failed(self, state: &AppState) -> Result<(), AppError> {
+        if let Some(ticket) = &self.counters[0].ticket {
+            let limits = state.settings.limits;
+            let free = i64::from(limits.login.max.div_ceil(2));
+            let delay = throttle::backoff_secs(ticket.hits, free, limits.login);
+            throttle::back_off(&state.db.write, ticket, delay).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts a request that sends a mail (a recovery link, a verification link) against the
+/// per-address limit of registrations: nobody can make Quire mail a stranger without bound.
+pub async fn count_recovery_request(state: &AppState, client: &str) -> Result<(), AppError> {
+    let mut counters = [counter(format!("mail|{client}"), state.settings.limits.register, "mail requests")];
+    take_all(state, &mut counters).await
+}

@@ -5,4 +5,6 @@ pub mod csrf;
 pub mod device;
 pub mod forms;
 pub mod password;
+pub mod pending;
 pub mod session;
+pub mod totp;

@@ -19,13 +19,19 @@ use crate::app::AppState;
 use crate::auth::csrf::random_value;
 use crate::error::AppError;
 use crate::flash::{Flash, Kind};
-use crate::models::session::{MEMBER_KEY, SessionMember, USER_ID_KEY};
+use crate::models::session::{
+    ADDRESS_KEY, AGENT_KEY, CREATED_KEY, MEMBER_KEY, SEEN_KEY, SessionMember, USER_ID_KEY,
+};
 use crate::models::{now_ms, setting};
+
+/// Session key set when the wiki requires two-factor of this member and they have not
+/// enrolled: until they do, every page but enrolment (and logging out) sends them there.
+const ENROL_KEY: &str = "enrol_2fa";
+/// Where such a member is sent.
+pub const ENROL_PATH: &str = "/profile/security/two-factor";
 
 /// Session key of the member's CSRF nonce.
 pub(crate) const CSRF_KEY: &str = "csrf";
-/// Session key of the last time the expiry was pushed back (Unix ms).
-const SEEN_KEY: &str = "seen";
 /// The expiry moves at most this often: an hour of inactivity, with five minutes' grain, costs
 /// one write per member per five minutes instead of one per request.
 const REFRESH_EVERY_MS: i64 = 5 * 60 * 1000;
@@ -37,6 +43,8 @@ pub struct CurrentUser {
     pub username: String,
     pub avatar: Option<String>,
     pub role: Role,
+    /// Where this request came from (see `proxy.rs`), as the audit log records it.
+    pub address: String,
 }
 
 impl CurrentUser {
@@ -46,7 +54,11 @@ impl CurrentUser {
 
     /// How the audit log names them.
     pub fn actor(&self) -> crate::models::audit::Actor {
-        crate::models::audit::Actor::Member { id: self.id, name: self.username.clone() }
+        crate::models::audit::Actor::Member {
+            id: self.id,
+            name: self.username.clone(),
+            address: Some(self.address.clone()),
+        }
     }
 }
 
@@ -73,12 +85,24 @@ impl Viewer {
 
 /// Paths a visitor reaches on a members-only wiki: the way in, and what its pages are made of.
 fn open_to_visitors(path: &str) -> bool {
-    matches!(path, "/login" | "/register" | "/favicon.ico") || path.starts_with("/static/")
+    matches!(
+        path,
+        "/login"
+            | "/login/two-factor"
+            | "/register"
+            | "/favicon.ico"
+            | "/password/forgot"
+            | "/password/reset"
+            | "/email/verify"
+    ) || path.starts_with("/static/")
 }
 
 /// The member behind a session, if any; a session whose member is gone or blocked is ended.
 /// The member's row comes with the session, read in the same query (`models::session`).
-async fn member_of(session: &Session) -> Result<(Option<CurrentUser>, Option<String>), AppError> {
+async fn member_of(
+    session: &Session,
+    address: String,
+) -> Result<(Option<CurrentUser>, Option<String>), AppError> {
     let Some(user_id) = session.get::<i32>(USER_ID_KEY).await? else {
         return Ok((None, None));
     };
@@ -91,10 +115,17 @@ async fn member_of(session: &Session) -> Result<(Option<CurrentUser>, Option<Str
             let now = now_ms();
             if now - seen > REFRESH_EVERY_MS {
                 session.insert(SEEN_KEY, now).await?;
+                session.insert(ADDRESS_KEY, &address).await?;
             }
             let role = Role::parse(&found.role).unwrap_or(Role::Reader);
             Ok((
-                Some(CurrentUser { id: found.id, username: found.username, avatar: found.avatar, role }),
+                Some(CurrentUser {
+                    id: found.id,
+                    username: found.username,
+                    avatar: found.avatar,
+                    role,
+                    address,
+                }),
                 nonce,
             ))
         }
@@ -144,7 +175,8 @@ pub async fn resolve(
     }
     let uri = request.uri().clone();
     let flash = Flash::from_extensions(&state, request.extensions());
-    let refusal = match viewer_of(&state, &session, &uri, flash).await {
+    let address = crate::extract::ClientIp::of(request.extensions()).shown();
+    let refusal = match viewer_of(&state, &session, &uri, flash, address).await {
         Ok(Ok(viewer)) => {
             request.extensions_mut().insert(viewer);
             return next.run(request).await;
@@ -198,9 +230,15 @@ async fn viewer_of(
     session: &Session,
     uri: &Uri,
     flash: Option<Flash>,
+    address: String,
 ) -> Result<Result<Viewer, Response>, AppError> {
-    let (member, nonce) = member_of(session).await?;
+    let (member, nonce) = member_of(session, address).await?;
     if member.is_some() {
+        let path = uri.path();
+        let open = path.starts_with(ENROL_PATH) || path == "/logout" || open_to_visitors(path);
+        if !open && session.get::<bool>(ENROL_KEY).await?.unwrap_or(false) {
+            return Ok(Err(Redirect::to(ENROL_PATH).into_response()));
+        }
         return Ok(Ok(Viewer { member, nonce, wiki: None }));
     }
     let wiki = match state.cache.stamp() {
@@ -320,13 +358,53 @@ impl FromRequestParts<AppState> for PageAdmin {
     }
 }
 
+/// Where a session was started from: the client address and its `User-Agent`, for the
+/// member's list of sessions.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The address, as rate limits key it.
+    pub client: crate::extract::ClientIp,
+    pub address: String,
+    pub agent: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).chars().take(255).collect())
+            .unwrap_or_default();
+        let client = crate::extract::ClientIp::of(&parts.extensions);
+        Ok(Self { client, address: client.shown(), agent })
+    }
+}
+
 /// Starts a member's session under a new id (no fixation), with a fresh CSRF nonce.
-pub async fn log_in(session: &Session, user_id: i32) -> Result<(), AppError> {
+pub async fn log_in(session: &Session, user_id: i32, origin: &Origin) -> Result<(), AppError> {
     session.cycle_id().await?;
     session.clear().await;
+    let now = now_ms();
     session.insert(USER_ID_KEY, user_id).await?;
     session.insert(CSRF_KEY, random_value()).await?;
-    session.insert(SEEN_KEY, now_ms()).await?;
+    session.insert(SEEN_KEY, now).await?;
+    session.insert(CREATED_KEY, now).await?;
+    session.insert(ADDRESS_KEY, &origin.address).await?;
+    session.insert(AGENT_KEY, &origin.agent).await?;
+    Ok(())
+}
+
+/// Marks the session as one that must enrol in two-factor before anything else.
+pub async fn require_enrolment(session: &Session) -> Result<(), AppError> {
+    session.insert(ENROL_KEY, true).await?;
+    Ok(())
+}
+
+/// The member enrolled: the session is free again.
+pub async fn enrolled(session: &Session) -> Result<(), AppError> {
+    session.remove::<bool>(ENROL_KEY).await?;
     Ok(())
 }
 

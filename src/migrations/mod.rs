@@ -17,6 +17,9 @@ mod m0008_changes;
 mod m0009_search_terms;
 mod m0010_backup_lease;
 mod m0011_search_text;
+mod m0012_audit_address;
+mod m0013_two_factor;
+mod m0014_email;
 
 pub struct Migrator;
 
@@ -35,6 +38,9 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_search_terms::Migration),
             Box::new(m0010_backup_lease::Migration),
             Box::new(m0011_search_text::Migration),
+            Box::new(m0012_audit_address::Migration),
+            Box::new(m0013_two_factor::Migration),
+            Box::new(m0014_email::Migration),
         ]
     }
 }

@@ -18,6 +18,8 @@ pub struct Model {
     pub action: String,
     pub target: String,
     pub details: String,
+    /// The client's address, for what was done on the web.
+    pub address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -28,7 +30,12 @@ impl ActiveModelBehavior for ActiveModel {}
 /// Who did it: a member in the web interface, or someone at the command line.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    Member { id: i32, name: String },
+    /// A member on the web, from a client address.
+    Member {
+        id: i32,
+        name: String,
+        address: Option<String>,
+    },
     CommandLine,
 }
 
@@ -38,6 +45,13 @@ impl Actor {
     pub fn id(&self) -> Option<i32> {
         match self {
             Self::Member { id, .. } => Some(*id),
+            Self::CommandLine => None,
+        }
+    }
+
+    pub fn address(&self) -> Option<&str> {
+        match self {
+            Self::Member { address, .. } => address.as_deref(),
             Self::CommandLine => None,
         }
     }
@@ -63,6 +77,7 @@ pub enum Action {
     UserDelete,
     PageDelete,
     PageRestore,
+    PasswordReset,
 }
 
 impl Action {
@@ -78,6 +93,7 @@ impl Action {
             Self::UserDelete => "user_delete",
             Self::PageDelete => "page_delete",
             Self::PageRestore => "page_restore",
+            Self::PasswordReset => "password_reset",
         }
     }
 }
@@ -102,6 +118,7 @@ pub async fn record<C: ConnectionTrait>(
         action: Set(action.as_str().to_owned()),
         target: Set(fit(target, 255)),
         details: Set(fit(details, 500)),
+        address: Set(actor.address().map(|a| fit(a, 64))),
         ..Default::default()
     };
     Entity::insert(entry).exec_without_returning(db).await?;

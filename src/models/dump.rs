@@ -156,6 +156,40 @@ pub const TABLES: &[Table] = &[
             text("action"),
             text("target"),
             text("details"),
+            text("address"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "two_factor",
+        columns: &[int("user_id"), text("secret"), big("enabled_at"), big("last_step"), big("created_at")],
+        order_by: &["user_id"],
+        serial: None,
+    },
+    Table {
+        name: "recovery_codes",
+        columns: &[int("id"), int("user_id"), text("code_hash"), big("used_at")],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "emails",
+        columns: &[int("user_id"), text("address"), big("verified_at")],
+        order_by: &["user_id"],
+        serial: None,
+    },
+    Table {
+        name: "email_tokens",
+        columns: &[
+            int("id"),
+            text("token_hash"),
+            int("user_id"),
+            text("purpose"),
+            text("address"),
+            big("created_at"),
+            big("expires_at"),
+            big("used_at"),
         ],
         order_by: &["id"],
         serial: Some("id"),
@@ -174,9 +208,33 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
+/// Columns added after version 1 of the archive format, all nullable: an archive made before
+/// them restores, with NULL in them.
+pub const ADDED_LATER: &[(&str, &str)] = &[("audit_log", "address")];
+
+/// Tables added after version 1 of the archive format: an archive made before them restores
+/// with them empty.
+pub const TABLES_ADDED_LATER: &[&str] = &["two_factor", "recovery_codes", "emails", "email_tokens"];
+
+/// True when `name` of `table` is one of [`ADDED_LATER`].
+pub fn added_later(table: &str, name: &str) -> bool {
+    ADDED_LATER.iter().any(|&(t, c)| t == table && c == name)
+}
+
 /// The tables whose rows make a wiki "not empty" (sessions and throttle windows do not).
-const CONTENT_TABLES: &[&str] =
-    &["users", "pages", "revisions", "page_titles", "links", "settings", "invites", "audit_log"];
+const CONTENT_TABLES: &[&str] = &[
+    "users",
+    "pages",
+    "revisions",
+    "page_titles",
+    "links",
+    "settings",
+    "invites",
+    "audit_log",
+    "two_factor",
+    "recovery_codes",
+    "emails",
+];
 
 /// The table of that name, if Quire has one.
 pub fn table(name: &str) -> Option<&'static Table> {

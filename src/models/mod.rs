@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod change;
 pub mod dump;
+pub mod email;
 pub mod invite;
 pub mod lease;
 pub mod link;
@@ -13,6 +14,7 @@ pub mod search;
 pub mod session;
 pub mod setting;
 pub mod throttle;
+pub mod two_factor;
 pub mod user;
 
 use sea_orm::{DbErr, SqlErr};

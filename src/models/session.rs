@@ -32,6 +32,14 @@ impl ActiveModelBehavior for ActiveModel {}
 /// The session key under which the member's id is kept.
 pub const USER_ID_KEY: &str = "user_id";
 
+/// Session keys of what the member's list of sessions shows: when it began (Unix ms), the
+/// client address and `User-Agent` it was last seen with, and when (pushed at most every five
+/// minutes, with the expiry).
+pub const CREATED_KEY: &str = "created";
+pub const ADDRESS_KEY: &str = "address";
+pub const AGENT_KEY: &str = "agent";
+pub const SEEN_KEY: &str = "seen";
+
 /// The key under which [`DbSessionStore::load`] hands over the session's member as read in the
 /// same query (a [`SessionMember`]). Never stored: [`to_row`] leaves it out, so it is always the
 /// member's row as it is now, not as it was when the session last changed.
@@ -60,7 +68,8 @@ impl DbSessionStore {
     }
 }
 
-fn row_id(id: &Id) -> String {
+/// The row key of a session id: its SHA-256, which is not a cookie anyone can use.
+pub fn row_id(id: &Id) -> String {
     hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 
@@ -180,4 +189,58 @@ pub async fn delete_for_user<C: ConnectionTrait>(db: &C, user_id: i32) -> Result
 /// How many sessions are stored (tests check that visitors create none).
 pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     Entity::find().count(db).await
+}
+
+/// One of a member's sessions, as their list of sessions shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    /// The row key (the SHA-256 of the cookie's id): names the session without being it.
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub address: String,
+    pub agent: String,
+}
+
+/// A member's sessions that have not expired, the most recently seen first.
+pub async fn active_for_user<C: ConnectionTrait>(db: &C, user_id: i32) -> Result<Vec<ActiveSession>, DbErr> {
+    let rows = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ExpiresAt.gt(now_ms()))
+        .all(db)
+        .await?;
+    let mut sessions: Vec<ActiveSession> = rows
+        .into_iter()
+        .map(|row| {
+            let data: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&row.data).unwrap_or_default();
+            let number = |key: &str| data.get(key).and_then(serde_json::Value::as_i64);
+            let text = |key: &str| data.get(key).and_then(serde_json::Value::as_str).unwrap_or("").to_owned();
+            let last_seen_at = number(SEEN_KEY).unwrap_or(0);
+            ActiveSession {
+                id: row.id,
+                created_at: number(CREATED_KEY).unwrap_or(last_seen_at),
+                last_seen_at,
+                address: text(ADDRESS_KEY),
+                agent: text(AGENT_KEY),
+            }
+        })
+        .collect();
+    sessions.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(sessions)
+}
+
+/// Ends one session of a member, named by its row key; false when they have no such session
+/// (another member's session is never touched).
+pub async fn end_for_user<C: ConnectionTrait>(db: &C, user_id: i32, id: &str) -> Result<bool, DbErr> {
+    let result =
+        Entity::delete_many().filter(Column::UserId.eq(user_id)).filter(Column::Id.eq(id)).exec(db).await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Ends every session of a member but the one whose row key is `keep`; returns how many.
+pub async fn end_others<C: ConnectionTrait>(db: &C, user_id: i32, keep: &str) -> Result<u64, DbErr> {
+    let result =
+        Entity::delete_many().filter(Column::UserId.eq(user_id)).filter(Column::Id.ne(keep)).exec(db).await?;
+    Ok(result.rows_affected)
 }

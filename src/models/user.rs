@@ -410,3 +410,20 @@ pub async fn add_by<C: TransactionTrait>(
     txn.commit().await?;
     Ok(created)
 }
+
+/// An admin sets a member's password: the hash, the end of every session of theirs and the
+/// audit entry in one transaction; returns how many sessions ended.
+pub async fn reset_password_by<C: TransactionTrait>(
+    db: &C,
+    member: &Model,
+    hash: &str,
+    actor: &super::audit::Actor,
+) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    set_password_hash(&txn, member.id, hash).await?;
+    let ended = super::session::delete_for_user(&txn, member.id).await?;
+    super::email::void_for_user(&txn, member.id, super::email::Purpose::Reset).await?;
+    super::audit::record(&txn, actor, super::audit::Action::PasswordReset, &member.username, "").await?;
+    txn.commit().await?;
+    Ok(ended)
+}

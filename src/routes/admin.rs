@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Routes, render};
-use crate::access::{ReadAccess, Registration, Role, SettingKey};
+use crate::access::{ReadAccess, Registration, Require2fa, Role, SettingKey};
 use crate::app::AppState;
 use crate::auth::forms::CsrfForm;
 use crate::auth::session::Admin;
@@ -40,6 +40,7 @@ pub fn router() -> Routes {
         .post("/admin/users/{name}/block", post(block))
         .post("/admin/users/{name}/unblock", post(unblock))
         .post("/admin/users/{name}/delete", post(delete_user))
+        .post("/admin/users/{name}/password", post(reset_password))
         .post("/admin/invites", get(invites).post(create_invite))
         .post("/admin/invites/{id}/revoke", post(revoke_invite))
         .post("/admin/settings", get(settings_form).post(save_settings))
@@ -223,6 +224,34 @@ async fn change(
     Ok(Redirect::to("/admin/users").into_response())
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    password: String,
+}
+
+/// Sets a member's password (they forgot theirs and the wiki sends no mail, or they cannot
+/// read it): every session of theirs ends, and the audit log records who did it.
+#[tracing::instrument(skip_all)]
+async fn reset_password(
+    Admin(admin): Admin,
+    flash: Flash,
+    client: crate::extract::ClientIp,
+    State(state): State<AppState>,
+    path: NamePath,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, AppError> {
+    let Path(name) = path?;
+    let member = user::find_by_username(&state.db.read, &name).await?.ok_or(AppError::NotFound)?;
+    let password =
+        crate::domain::Password::parse(form.password).map_err(|e| AppError::Unprocessable(e.into()))?;
+    let hash = crate::auth::attempts::hash_new_password(&state, &client.key(), password).await?;
+    let ended = user::reset_password_by(&state.db.write, &member, &hash, &admin.actor()).await?;
+    tracing::info!(user.id = member.id, sessions_ended = ended, "password set by an admin");
+    flash.push(Kind::Success, &format!("{} has a new password; their sessions have ended.", member.username));
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
 // ---- invitations ----
 
 #[derive(Deserialize, Default)]
@@ -232,6 +261,8 @@ struct InviteForm {
     expires_in_days: String,
     /// Missing: editor. Present, it must be a role (an empty one is not).
     role: Option<String>,
+    /// Where to mail the link (needs `--smtp-url`); empty: the admin passes it on.
+    email: String,
 }
 
 async fn invites(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
@@ -242,9 +273,10 @@ async fn invites_page(
     shell: &Shell,
     state: &AppState,
     status: StatusCode,
-    new_link: Option<String>,
+    new_link: Option<(String, Option<String>)>,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
+    let (new_link, mail_note) = new_link.map_or((None, None), |(link, note)| (Some(link), note));
     let now = now_ms();
     let rows = invite::list(&state.db.read, INVITES_SHOWN)
         .await?
@@ -266,6 +298,8 @@ async fn invites_page(
             csrf_token: shell.csrf_token(),
             layout: shell.layout(),
             new_link,
+            mail_note,
+            mail: state.mailer.is_some(),
             rows,
             roles: Role::ALL,
             errors,
@@ -300,6 +334,20 @@ async fn create_invite(
         .ok();
     let role = form.role.as_deref().map_or(Ok(Role::Editor), Role::parse);
     let role = role.map_err(|e| errors.form.push(e.to_string())).ok();
+    let mail_to = match form.email.trim() {
+        "" => None,
+        _ if state.mailer.is_none() => {
+            errors.form.push(
+                "This wiki sends no mail: leave the email address empty and pass the link on yourself."
+                    .into(),
+            );
+            None
+        }
+        raw => crate::mail::parse_address(raw).map_err(|e| errors.form.push(e.into())).ok(),
+    };
+    if !errors.is_empty() {
+        return invites_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
+    }
     let (Some(uses), Some(expires_in_days), Some(role)) = (uses, days, role) else {
         return invites_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, None, errors).await;
     };
@@ -309,8 +357,23 @@ async fn create_invite(
     tracing::info!(user.id = admin.id, "invitation created");
     let link =
         format!("{}/register?invite={token}", state.settings.public_url.as_deref().unwrap_or_default());
+    let mut note = None;
+    if let (Some(address), Some(mailer)) = (mail_to, &state.mailer) {
+        let body = format!(
+            "Hello,\n\n{name} invites you to join the wiki at {site}.\nOpen this link to create your account (it expires in {expires_in_days} days):\n\n{link}\n",
+            name = admin.username,
+            site = state.settings.public_url.as_deref().unwrap_or_default(),
+        );
+        match mailer.send(&address, "An invitation to the wiki", body).await {
+            Ok(()) => note = Some(format!("The invitation was mailed to {address}.")),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "an invitation mail was not sent");
+                note = Some(format!("The mail to {address} could not be sent: pass the link on yourself."));
+            }
+        }
+    }
     // The token exists only in this response: it is shown once, here, and stored hashed.
-    invites_page(&shell, &state, StatusCode::OK, Some(link), FieldErrors::default()).await
+    invites_page(&shell, &state, StatusCode::OK, Some((link, note)), FieldErrors::default()).await
 }
 
 async fn revoke_invite(
@@ -336,6 +399,7 @@ async fn revoke_invite(
 struct SettingsForm {
     read_access: Option<String>,
     registration: Option<String>,
+    require_2fa: Option<String>,
 }
 
 async fn settings_form(
@@ -348,21 +412,21 @@ async fn settings_form(
     settings_page(
         &shell,
         StatusCode::OK,
-        current.read_access.as_str(),
-        current.registration.as_str(),
+        [current.read_access.as_str(), current.registration.as_str(), current.require_2fa.as_str()],
         main_page,
         FieldErrors::default(),
     )
 }
 
+/// The settings form, showing `values` (read_access, registration, require_2fa).
 fn settings_page(
     shell: &Shell,
     status: StatusCode,
-    read_access: &str,
-    registration: &str,
+    values: [&str; 3],
     main_page: String,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
+    let [read_access, registration, require_2fa] = values;
     render(
         status,
         AdminSettingsPage {
@@ -371,6 +435,12 @@ fn settings_page(
             layout: shell.layout(),
             read_access: read_access.chars().take(50).collect(),
             registration: registration.chars().take(50).collect(),
+            require_2fa: require_2fa.chars().take(50).collect(),
+            require_2fa_choices: [
+                Require2fa::None.as_str(),
+                Require2fa::Admins.as_str(),
+                Require2fa::All.as_str(),
+            ],
             read_access_choices: [ReadAccess::Public.as_str(), ReadAccess::Members.as_str()],
             registration_choices: [
                 Registration::Open.as_str(),
@@ -392,9 +462,11 @@ async fn save_settings(
     // Every value is checked before any is stored: a bad one changes nothing.
     let mut errors = FieldErrors::default();
     let mut changes = Vec::new();
-    for (key, value) in
-        [(SettingKey::ReadAccess, &form.read_access), (SettingKey::Registration, &form.registration)]
-    {
+    for (key, value) in [
+        (SettingKey::ReadAccess, &form.read_access),
+        (SettingKey::Registration, &form.registration),
+        (SettingKey::Require2fa, &form.require_2fa),
+    ] {
         if let Some(value) = value {
             match key.check(value) {
                 Ok(value) => changes.push((key, value)),
@@ -411,8 +483,11 @@ async fn save_settings(
         return settings_page(
             &shell,
             StatusCode::UNPROCESSABLE_ENTITY,
-            &shown(&form.read_access, current.read_access.as_str()),
-            &shown(&form.registration, current.registration.as_str()),
+            [
+                &shown(&form.read_access, current.read_access.as_str()),
+                &shown(&form.registration, current.registration.as_str()),
+                &shown(&form.require_2fa, current.require_2fa.as_str()),
+            ],
             main_page,
             errors,
         );
@@ -460,8 +535,7 @@ async fn save_main_page(
         return settings_page(
             &shell,
             StatusCode::UNPROCESSABLE_ENTITY,
-            current.read_access.as_str(),
-            current.registration.as_str(),
+            [current.read_access.as_str(), current.registration.as_str(), current.require_2fa.as_str()],
             form.main_page,
             errors,
         );
@@ -498,7 +572,10 @@ async fn audit_log(
         .into_iter()
         .map(|entry| AuditRow {
             time: format_time(entry.at),
-            actor: entry.actor_name,
+            actor: match entry.address {
+                Some(address) => format!("{} from {address}", entry.actor_name),
+                None => entry.actor_name,
+            },
             action: entry.action,
             target: entry.target,
             details: entry.details,

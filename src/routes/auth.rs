@@ -11,25 +11,29 @@ use tower_sessions::Session;
 use super::{Routes, render};
 use crate::access::Registration;
 use crate::app::AppState;
-use crate::auth::attempts::{self, LoginOutcome};
+use crate::auth::attempts::{self, CodeAttempt, LoginOutcome};
 use crate::auth::device::KnownDevice;
 use crate::auth::forms::CsrfForm;
+use crate::auth::pending::Pending;
 use crate::auth::session::{self, Viewer};
+use crate::auth::totp;
 use crate::domain::{Password, Username};
 use crate::error::AppError;
 use crate::extract::{ClientIp, TokenForm};
 use crate::flash::{Flash, Kind};
 use crate::models::invite;
 use crate::models::setting;
+use crate::models::two_factor;
 use crate::models::user::{self, CreateUserError, RegisterError};
 use crate::shell::Shell;
-use crate::templates::{FieldErrors, LoginPage, LogoutPage, RegisterPage};
+use crate::templates::{FieldErrors, LoginPage, LogoutPage, RegisterPage, TwoFactorLoginPage};
 use crate::urls::safe_next;
 
 pub fn router() -> Routes {
     Routes::new()
         .post("/register", get(register_form).post(register))
         .post("/login", get(login_form).post(login))
+        .post("/login/two-factor", get(two_factor_form).post(two_factor_login))
         .post("/logout", get(logout_page).post(logout))
 }
 
@@ -232,7 +236,7 @@ async fn login(
     session: Session,
     cookies: tower_cookies::Cookies,
     State(state): State<AppState>,
-    client: ClientIp,
+    origin: session::Origin,
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
@@ -250,7 +254,7 @@ async fn login(
 
     let device = KnownDevice::read(&cookies, &state.cookie_key, state.settings.secure_cookies);
     let password = Password::unchecked(form.password);
-    match attempts::log_in(&state, &client.key(), &form.username, password, &device).await? {
+    match attempts::log_in(&state, &origin.client.key(), &form.username, password, &device).await? {
         // The right password for a blocked account: refused, and counted like any failure.
         LoginOutcome::Blocked(user) => {
             tracing::info!(user.id = user.id, "login refused: the account is blocked");
@@ -258,13 +262,13 @@ async fn login(
             login_page(&shell, StatusCode::FORBIDDEN, echo(&form.username), next, errors)
         }
         LoginOutcome::Verified(user) => {
-            session::log_in(&session, user.id).await?;
-            user::touch_login(&state.db.write, user.id).await?;
-            tracing::info!(user.id = user.id, "logged in");
-            device.remember(&cookies, &state.cookie_key, state.settings.secure_cookies, &user);
-            shell.flash(Kind::Success, "Login successful!");
-            Ok(Redirect::to(safe_next(Some(&next).filter(|n| !n.is_empty()).map(String::as_str)))
-                .into_response())
+            if two_factor::is_enabled(&state.db.read, user.id).await? {
+                // No session yet: the code comes first.
+                Pending::issue(&cookies, &state.cookie_key, state.settings.secure_cookies, &user);
+                tracing::info!(user.id = user.id, "password right: asking for the second factor");
+                return Ok(Redirect::to(&with_next(TWO_FACTOR_PATH, &next)).into_response());
+            }
+            finish_login(&state, &shell, &session, &cookies, device, &origin, &user, &next).await
         }
         LoginOutcome::Failed => {
             tracing::info!("failed login");
@@ -272,6 +276,206 @@ async fn login(
             login_page(&shell, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
         }
     }
+}
+
+/// Where the second step of a login is asked for.
+const TWO_FACTOR_PATH: &str = "/login/two-factor";
+
+/// `path` with `?next=…` when there is somewhere to go back to.
+fn with_next(path: &str, next: &str) -> String {
+    if next.is_empty() || next == "/" {
+        path.to_owned()
+    } else {
+        format!("{path}?next={}", crate::urls::encode_query(next))
+    }
+}
+
+/// Both factors passed (or the only one there is): the session begins. A member the wiki
+/// requires two-factor of, who has not enrolled, is taken to enrolment first.
+// Every piece a login touches (the session, the cookies, the member, where to go next).
+#[allow(clippy::too_many_arguments)]
+async fn finish_login(
+    state: &AppState,
+    shell: &Shell,
+    session: &Session,
+    cookies: &tower_cookies::Cookies,
+    device: KnownDevice,
+    origin: &session::Origin,
+    user: &user::Model,
+    next: &str,
+) -> Result<Response, AppError> {
+    session::log_in(session, user.id, origin).await?;
+    user::touch_login(&state.db.write, user.id).await?;
+    tracing::info!(user.id = user.id, "logged in");
+    device.remember(cookies, &state.cookie_key, state.settings.secure_cookies, user);
+    let wiki = setting::load(&state.db.read).await?;
+    if wiki.require_2fa.applies_to(user.role()) && !two_factor::is_enabled(&state.db.read, user.id).await? {
+        session::require_enrolment(session).await?;
+        shell.flash(
+            Kind::Info,
+            "This wiki requires two-factor sign-in for your account. Please set it up now.",
+        );
+        return Ok(Redirect::to(session::ENROL_PATH).into_response());
+    }
+    shell.flash(Kind::Success, "Login successful!");
+    Ok(Redirect::to(safe_next(Some(next).filter(|n| !n.is_empty()))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CodeForm {
+    code: String,
+}
+
+/// The member a pending login names, if it is still good (signed, under five minutes old, the
+/// same account and password, not blocked, two-factor still on).
+async fn pending_member(
+    state: &AppState,
+    cookies: &tower_cookies::Cookies,
+) -> Result<Option<(user::Model, two_factor::Model)>, AppError> {
+    let Some(pending) = Pending::read(cookies, &state.cookie_key, state.settings.secure_cookies) else {
+        return Ok(None);
+    };
+    let Some(member) = user::find_by_id(&state.db.read, pending.user_id).await? else {
+        return Ok(None);
+    };
+    if !pending.is_for(&member) {
+        return Ok(None);
+    }
+    match two_factor::find(&state.db.read, member.id).await? {
+        Some(row) if row.is_enabled() => Ok(Some((member, row))),
+        _ => Ok(None),
+    }
+}
+
+/// Back to the password step, saying why.
+fn start_over(shell: &Shell, cookies: &tower_cookies::Cookies, secure: bool, next: &str) -> Response {
+    Pending::clear(cookies, secure);
+    shell.flash(Kind::Info, "Your sign-in has expired. Please log in again.");
+    Redirect::to(&with_next("/login", next)).into_response()
+}
+
+fn code_page(
+    shell: &Shell,
+    status: StatusCode,
+    next: String,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
+    let next = if next == "/" { String::new() } else { next };
+    render(
+        status,
+        TwoFactorLoginPage { csrf_token: shell.csrf_token(), layout: shell.layout(), next, errors },
+    )
+}
+
+async fn two_factor_form(
+    shell: Shell,
+    cookies: tower_cookies::Cookies,
+    State(state): State<AppState>,
+    query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let next = next_of(query);
+    if pending_member(&state, &cookies).await?.is_none() {
+        return Ok(start_over(&shell, &cookies, state.settings.secure_cookies, &next));
+    }
+    code_page(&shell, StatusCode::OK, next, FieldErrors::default())
+}
+
+/// The second step: an authenticator code (once per time step) or an unused recovery code,
+/// counted like a password; the session begins only when it is right.
+#[tracing::instrument(skip_all)]
+async fn two_factor_login(
+    shell: Shell,
+    session: Session,
+    cookies: tower_cookies::Cookies,
+    State(state): State<AppState>,
+    origin: session::Origin,
+    query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<Response, AppError> {
+    let next = next_of(query);
+    let secure = state.settings.secure_cookies;
+    let Some((member, second)) = pending_member(&state, &cookies).await? else {
+        return Ok(start_over(&shell, &cookies, secure, &next));
+    };
+    let code = form.code.trim();
+    let mut errors = FieldErrors::default();
+    if code.is_empty() {
+        errors.code.push("Enter the code from your authenticator app, or a recovery code.".into());
+        return code_page(&shell, StatusCode::UNPROCESSABLE_ENTITY, next, errors);
+    }
+    let device = KnownDevice::read(&cookies, &state.cookie_key, secure);
+    let attempt = CodeAttempt::begin(&state, &origin.client.key(), &member, &device).await?;
+    let outcome = check_second_factor(&state, &member, &second, code).await?;
+    match outcome {
+        SecondFactor::Right { recovery } => {
+            attempt.succeeded(&state).await?;
+            Pending::clear(&cookies, secure);
+            let response =
+                finish_login(&state, &shell, &session, &cookies, device, &origin, &member, &next).await?;
+            if recovery {
+                let left = two_factor::codes_left(&state.db.read, member.id).await?;
+                shell.flash(
+                    Kind::Info,
+                    &format!(
+                        "You used a recovery code: {left} left. Make new ones at /profile/security/two-factor."
+                    ),
+                );
+            }
+            Ok(response)
+        }
+        wrong => {
+            attempt.failed(&state).await?;
+            tracing::info!(user.id = member.id, "wrong second factor");
+            errors.code.push(wrong.message().into());
+            code_page(&shell, StatusCode::UNAUTHORIZED, next, errors)
+        }
+    }
+}
+
+/// What a second-factor code turned out to be.
+pub enum SecondFactor {
+    Right {
+        recovery: bool,
+    },
+    /// Right, but for a time step already used: a replay.
+    Used,
+    Wrong,
+}
+
+impl SecondFactor {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::Right { .. } => "",
+            Self::Used => "This code has been used already. Wait for the next one in your app.",
+            Self::Wrong => "Invalid code.",
+        }
+    }
+}
+
+/// Checks a code against a member's enabled two-factor and uses it up: an authenticator code
+/// for its time step, a recovery code for good.
+pub async fn check_second_factor(
+    state: &AppState,
+    member: &user::Model,
+    second: &two_factor::Model,
+    code: &str,
+) -> Result<SecondFactor, AppError> {
+    if totp::looks_like_code(code) {
+        return Ok(match totp::matching_step(&second.secret, code, totp::now_secs()) {
+            Some(step) if two_factor::use_step(&state.db.write, member.id, step).await? => {
+                SecondFactor::Right { recovery: false }
+            }
+            Some(_) => SecondFactor::Used,
+            None => SecondFactor::Wrong,
+        });
+    }
+    let hash = totp::recovery_hash(code);
+    Ok(if two_factor::use_recovery_code(&state.db.write, member.id, &hash).await? {
+        SecondFactor::Right { recovery: true }
+    } else {
+        SecondFactor::Wrong
+    })
 }
 
 async fn logout_page(shell: Shell) -> Result<Response, AppError> {

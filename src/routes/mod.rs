@@ -13,6 +13,8 @@ pub mod errors;
 pub mod history;
 pub mod main;
 pub mod profile;
+pub mod recovery;
+pub mod security;
 pub mod wiki;
 
 /// The routes of a module, remembering which paths accept POST — so that a test can send each
@@ -98,6 +100,8 @@ fn all() -> Routes {
         .merge(history::router())
         .merge(browse::router())
         .merge(profile::router())
+        .merge(security::router())
+        .merge(recovery::router())
         .merge(admin::router())
 }
 

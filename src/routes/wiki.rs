@@ -187,7 +187,7 @@ async fn view(shell: Shell, State(state): State<AppState>, path: TitlePath) -> R
     // A visitor with no message pending gets exactly what the last visitor got.
     let visitor = !shell.viewer.is_member() && shell.nothing_pending();
     // Visitors' pages differ by colour scheme only.
-    let visitor_key = format!("{}\u{0}{title}", shell.theme.as_str());
+    let visitor_key = crate::cache::visitor_key(shell.theme, &title);
     if visitor
         && let Some(stamp) = stamp
         && let Some(kept) = state.cache.visitor_page(&visitor_key, stamp)

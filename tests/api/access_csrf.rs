@@ -122,7 +122,11 @@ async fn every_listed_route_is_really_routed_for_post(backend: Backend) {
     // With a valid token, no listed route is unknown to the router or refuses the method.
     let token = token(&admin).await;
     for route in post_routes() {
-        if matches!(route.as_str(), "/logout") || route.contains("delete") || route.contains("block") {
+        if matches!(route.as_str(), "/logout")
+            || route.contains("delete")
+            || route.contains("block")
+            || route.ends_with("/{id}/end")
+        {
             continue; // would end the admin's session or remove the values the others need
         }
         let path = path_for(&route, &values);
@@ -133,10 +137,12 @@ async fn every_listed_route_is_really_routed_for_post(backend: Backend) {
             admin.post_form(&path, &[("csrf_token", token.as_str())]).await
         };
         let status = response.status();
+        let body = response.text().await.unwrap();
+        // A handler's own 404 (a link whose token is not valid) names what is missing; the
+        // router's says the page does not exist.
+        let unrouted = status == StatusCode::NOT_FOUND && body.contains("doesn’t exist");
         assert!(
-            status != StatusCode::NOT_FOUND
-                && status != StatusCode::METHOD_NOT_ALLOWED
-                && status != StatusCode::FORBIDDEN,
+            !unrouted && status != StatusCode::METHOD_NOT_ALLOWED && status != StatusCode::FORBIDDEN,
             "POST {path} with a valid token: {status}"
         );
         assert!(status.as_u16() < 500, "POST {path}: {status}");

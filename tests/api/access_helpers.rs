@@ -439,7 +439,11 @@ pub async fn setting(app: &TestApp, key: &str) -> Option<String> {
 
 /// The setting as the wiki applies it: the stored value, or the default when no row exists.
 pub async fn effective_setting(app: &TestApp, key: &str) -> String {
-    let default = if key == "read_access" { "public" } else { "open" };
+    let default = match key {
+        "read_access" => "public",
+        "require_2fa" => "none",
+        _ => "open",
+    };
     setting(app, key).await.unwrap_or_else(|| default.to_owned())
 }
 
@@ -620,6 +624,8 @@ pub fn fill_route(route: &str, values: &RouteValues) -> String {
             (_, "revisions") => values.revision.clone(),
             (_, "invites") => values.invite.clone(),
             ("name" | "username", _) | (_, "users") => quire::urls::segment(&values.name),
+            // A member's session, by the hash the session list links it with.
+            (_, "sessions") => "0".repeat(64),
             _ => panic!("the test does not know how to fill {{{param}}} in {route}: teach fill_route"),
         };
         out.push(value);

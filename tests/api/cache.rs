@@ -330,6 +330,7 @@ async fn a_kept_page_is_answered_as_the_whole_stack_answers_it(backend: Backend)
         assert_eq!(made.headers().get("content-encoding").unwrap(), chosen, "{accept}");
         // The kept body is whole, so it goes with its length rather than in chunks.
         let skip = ["content-length", "transfer-encoding"];
+        assert!(kept.headers().contains_key("content-length"), "the kept page goes whole: {accept}");
         assert_eq!(lasting_headers(&kept, &skip), lasting_headers(&made, &skip), "{accept}");
         let (made, kept) = (made.bytes().await.unwrap(), kept.bytes().await.unwrap());
         assert_eq!(decoded(chosen, &kept), decoded(chosen, &made), "{accept}");
@@ -351,6 +352,15 @@ async fn a_kept_page_is_answered_as_the_whole_stack_answers_it(backend: Backend)
         assert_eq!(response.headers().get(ETAG).unwrap().to_str().unwrap(), tag);
         assert!(response.bytes().await.unwrap().is_empty());
     }
+
+    // A visitor who chose a colour scheme gets the page drawn in it, kept apart.
+    for _ in 0..2 {
+        let request =
+            visitor.client.get(visitor.url("/wiki/Kept%20whole")).header("cookie", "quire_theme=dark");
+        let html = request.send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(r#"data-theme="dark""#), "{html}");
+    }
+    assert!(!ask("").await.text().await.unwrap().contains(r#"data-theme="dark""#));
 
     // Members get their own page, never the visitors' one.
     let member_view = shown(&admin, "Kept%20whole").await;

@@ -140,6 +140,11 @@ pub struct Options {
     pub backup_every: Option<std::time::Duration>,
     pub backup_dir: Option<PathBuf>,
     pub backup_keep: Option<usize>,
+    /// `--trusted-proxies`.
+    pub trusted_proxies: Option<String>,
+    /// `--smtp-url`, `--smtp-from`.
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -186,6 +191,12 @@ async fn start(
         backup_every: options.backup_every,
         backup_dir: options.backup_dir.clone(),
         backup_keep: options.backup_keep,
+        trusted_proxies: options
+            .trusted_proxies
+            .as_deref()
+            .map(|list| quire::proxy::TrustedProxies::parse(list).expect("a valid proxy list")),
+        smtp_url: options.smtp_url.clone(),
+        smtp_from: options.smtp_from.clone(),
         ..RawSettings::default()
     })
     .expect("test settings resolve");
@@ -287,6 +298,27 @@ impl Browser {
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        Self { base: base.to_owned(), client, jar }
+    }
+
+    /// A client behind a reverse proxy at `proxy_ip` (`127.0.0.N`): every request carries
+    /// `headers`, as the proxy would add them.
+    pub fn behind_proxy(base: &str, proxy_ip: &str, headers: &[(&str, &str)]) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let mut default_headers = HeaderMap::new();
+        for (name, value) in headers {
+            default_headers.append(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                reqwest::header::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(proxy_ip.parse::<std::net::IpAddr>().unwrap())
+            .default_headers(default_headers)
             .build()
             .unwrap();
         Self { base: base.to_owned(), client, jar }

@@ -23,15 +23,20 @@ mod connections;
 mod csrf;
 mod hygiene;
 mod limits;
+mod mail;
 mod observe;
 mod pages;
 mod profile;
+mod profile_security;
+mod proxies;
 mod search;
 mod search_corpus;
 mod security;
 mod sessions;
+mod smtp;
 mod stall;
 mod throttle;
+mod two_factor;
 mod ui;
 mod wiki;
 
@@ -50,13 +55,17 @@ fn main() {
         ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("limits", limits::tests()),
+        ("mail", mail::tests()),
         ("observe", observe::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
+        ("profile_security", profile_security::tests()),
+        ("proxies", proxies::tests()),
         ("security", security::tests()),
         ("sessions", sessions::tests()),
         ("stall", stall::tests()),
         ("throttle", throttle::tests()),
+        ("two_factor", two_factor::tests()),
         ("wiki", wiki::tests()),
         ("ui", ui::tests()),
         ("search", search::tests()),
