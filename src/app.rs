@@ -59,9 +59,22 @@ pub fn content_security_policy(image_sources: &[String]) -> String {
     )
 }
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. One `Arc`, so cheap to clone: each layer with a state clones it
+/// on every request (`BENCHMARKS.md`: as a struct of many `Arc`s its clone and drop took a
+/// quarter of a kept page view's CPU).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub hasher: Hasher,
@@ -91,7 +104,7 @@ impl AppState {
             (Some(mail), Some(public_url)) => Some(crate::mail::Mailer::new(mail, public_url)?),
             _ => None,
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             mailer,
             cache: crate::cache::Cache::new(settings.cache_bytes, hits, misses),
             hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
@@ -103,7 +116,7 @@ impl AppState {
             metrics,
             db,
             settings: Arc::new(settings),
-        })
+        })))
     }
 }
 
