@@ -354,12 +354,7 @@ pub(crate) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h
 }
 
 pub(crate) fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .any(|pair| pair.trim_start().split_once('=').is_some_and(|(key, _)| key.trim_end() == name))
+    cookie_value(headers, name).is_some()
 }
 
 /// Every `Location` goes out as a URI: spaces and non-ASCII characters (from titles, names or

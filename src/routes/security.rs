@@ -421,21 +421,37 @@ async fn two_factor_disable(
         errors.current_password.push("Your current password is not correct.".into());
         return two_factor_screen(&shell, &state, &member, StatusCode::FORBIDDEN, errors, Vec::new()).await;
     }
-    let device = crate::auth::device::KnownDevice::default();
-    let attempt = attempts::CodeAttempt::begin(&state, &key, &account, &device).await?;
-    match crate::routes::auth::check_second_factor(&state, &account, &row, form.code.trim()).await? {
-        crate::routes::auth::SecondFactor::Right { .. } => attempt.succeeded(&state).await?,
-        wrong => {
-            attempt.failed(&state).await?;
-            errors.code.push(wrong.message().into());
-            return two_factor_screen(&shell, &state, &member, StatusCode::FORBIDDEN, errors, Vec::new())
-                .await;
-        }
+    if let Err(wrong) = throttled_code_check(&state, &key, &account, &row, form.code.trim()).await? {
+        errors.code.push(wrong.into());
+        return two_factor_screen(&shell, &state, &member, StatusCode::FORBIDDEN, errors, Vec::new()).await;
     }
     two_factor::disable(&state.db.write, member.id).await?;
     tracing::info!(user.id = member.id, "two-factor sign-in turned off");
     shell.flash(Kind::Success, "Two-factor sign-in is off.");
     Ok(Redirect::to(session::ENROL_PATH).into_response())
+}
+
+/// Checks a code from the app (or a recovery code) of a signed-in member, counted against the
+/// code limits like a login's: `Err` holds the message for a wrong one.
+async fn throttled_code_check(
+    state: &AppState,
+    key: &str,
+    account: &user::Model,
+    row: &two_factor::Model,
+    code: &str,
+) -> Result<Result<(), &'static str>, AppError> {
+    let device = crate::auth::device::KnownDevice::default();
+    let attempt = attempts::CodeAttempt::begin(state, key, account, &device).await?;
+    match crate::routes::auth::check_second_factor(state, account, row, code).await? {
+        crate::routes::auth::SecondFactor::Right { .. } => {
+            attempt.succeeded(state).await?;
+            Ok(Ok(()))
+        }
+        wrong => {
+            attempt.failed(state).await?;
+            Ok(Err(wrong.message()))
+        }
+    }
 }
 
 /// New recovery codes in place of the old ones, after a code from the app (or a recovery code).
@@ -463,16 +479,9 @@ async fn two_factor_renew(
         .await;
     }
     let account = user::find_by_id(&state.db.read, member.id).await?.ok_or(AppError::NotFound)?;
-    let device = crate::auth::device::KnownDevice::default();
-    let attempt = attempts::CodeAttempt::begin(&state, &client.key(), &account, &device).await?;
-    match crate::routes::auth::check_second_factor(&state, &account, &row, form.code.trim()).await? {
-        crate::routes::auth::SecondFactor::Right { .. } => attempt.succeeded(&state).await?,
-        wrong => {
-            attempt.failed(&state).await?;
-            errors.form.push(wrong.message().into());
-            return two_factor_screen(&shell, &state, &member, StatusCode::FORBIDDEN, errors, Vec::new())
-                .await;
-        }
+    if let Err(wrong) = throttled_code_check(&state, &client.key(), &account, &row, form.code.trim()).await? {
+        errors.form.push(wrong.into());
+        return two_factor_screen(&shell, &state, &member, StatusCode::FORBIDDEN, errors, Vec::new()).await;
     }
     let codes = totp::new_recovery_codes()?;
     let hashes: Vec<String> = codes.iter().map(|code| totp::recovery_hash(code)).collect();
