@@ -18,6 +18,7 @@ use sea_orm_migration::MigratorTrait;
 use sha2::{Digest, Sha256, Sha512};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -142,13 +143,141 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Content-Security-Policy every page carries unless its handler set a stricter one.
+fn csp_header(state: &AppState) -> HeaderValue {
+    HeaderValue::try_from(content_security_policy(&state.settings.image_sources))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+}
+
+/// The headers every answer carries: (name, value, whether it replaces a handler's own). A
+/// handler may set a policy of its own for the CSP and the opener policy, never for the rest.
+fn security_headers(csp: HeaderValue) -> [(HeaderName, HeaderValue, bool); 5] {
+    [
+        (header::CONTENT_SECURITY_POLICY, csp, false),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"), true),
+        (header::REFERRER_POLICY, HeaderValue::from_static("same-origin"), true),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"), true),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+            false,
+        ),
+    ]
+}
+
+/// What answers every request on the main port: a visitor's view of a kept page straight from
+/// the cache ([`crate::cache::KeptViews`]: no routing, no layer, no clone of the layer stack),
+/// anything else through the router and every layer. Cheap to clone.
+///
+/// A request whose body the handler left unread (a refusal: too large, a bad token, a visitor
+/// kept out) has the rest of it read and dropped before the answer goes — at most
+/// [`DRAIN_MAX`], within the body timeout — so that a client still sending reads the answer
+/// instead of a connection reset by unread data; past those bounds the answer closes the
+/// connection.
+#[derive(Clone)]
+pub struct Front {
+    kept: crate::cache::KeptViews,
+    router: Router,
+    body_timeout: Duration,
+}
+
+/// The most of an unread request body that is read and dropped after its answer is made.
+pub const DRAIN_MAX: u64 = 16 * 1024 * 1024;
+
+impl Front {
+    pub fn new(state: AppState) -> Self {
+        let headers =
+            security_headers(csp_header(&state)).into_iter().map(|(name, value, _)| (name, value)).collect();
+        let kept = crate::cache::KeptViews::new(
+            state.cache.clone(),
+            state.settings.secure_cookies,
+            headers,
+            &state.metrics,
+        );
+        let body_timeout = state.settings.connections.body_timeout;
+        Self { kept, router: router(state), body_timeout }
+    }
+
+    pub async fn answer(&self, request: Request) -> Response {
+        if let Some(view) = self.kept.lookup(&request) {
+            return self.kept.answer(view).await;
+        }
+        if request.body().is_end_stream() {
+            return self.route(request).await;
+        }
+        let (parts, body) = request.into_parts();
+        let unread = Arc::new(std::sync::Mutex::new(body));
+        let mut response = self.route(Request::from_parts(parts, Body::new(Unread(unread.clone())))).await;
+        let rest = std::mem::take(&mut *unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let closing = response.headers().get(header::CONNECTION).is_some_and(|v| v == "close");
+        if !closing && !rest.is_end_stream() && !drained(rest, self.body_timeout).await {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+
+    async fn route(&self, request: Request) -> Response {
+        match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// Whether what was left of a request body was read to its end, within [`DRAIN_MAX`] and `timeout`.
+async fn drained(mut rest: Body, timeout: Duration) -> bool {
+    if rest.size_hint().lower() > DRAIN_MAX {
+        return false;
+    }
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(frame) = rest.frame().await {
+            let Ok(frame) = frame else { return false };
+            seen += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if seen > DRAIN_MAX {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(false)
+}
+
+/// A request body as the router reads it: through the [`Front`], which keeps what is left.
+struct Unread(Arc<std::sync::Mutex<Body>>);
+
+impl Unread {
+    fn body(&self) -> std::sync::MutexGuard<'_, Body> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl HttpBody for Unread {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut *self.body()).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body().is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body().size_hint()
+    }
+}
+
 /// The router with every layer, for a given state.
 pub fn router(state: AppState) -> Router {
     let store = DbSessionStore::new(state.db.read.clone(), state.db.write.clone());
     let secure = state.settings.secure_cookies;
     let session_cookie = cookie_name(cookies::SESSION, secure);
-    let csp = HeaderValue::try_from(content_security_policy(&state.settings.image_sources))
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    let csp = csp_header(&state);
     let sessions = SessionManagerLayer::new(store)
         .with_name(session_cookie.clone())
         .with_http_only(true)
@@ -157,7 +286,7 @@ pub fn router(state: AppState) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME));
 
-    crate::routes::router()
+    let mut router = crate::routes::router()
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.settings.connections.body_timeout, body_deadline))
         // Inside the viewer's gate: a request it refused changed nothing.
@@ -173,26 +302,15 @@ pub fn router(state: AppState) -> Router {
         // is the identity body's (weak, so every encoding of it shares it).
         .layer(middleware::from_fn(entity_tags))
         .layer(CompressionLayer::new())
-        // Visitors' views of kept pages, answered before sessions, compression and tags.
-        .layer(middleware::from_fn_with_state(
-            (state.cache.clone(), crate::cache::KeptCookies::new(secure)),
-            crate::cache::serve_kept,
-        ))
-        .layer(middleware::map_response(encode_location))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ))
+        .layer(middleware::map_response(encode_location));
+    for (name, value, overriding) in security_headers(csp) {
+        router = router.layer(if overriding {
+            SetResponseHeaderLayer::overriding(name, value)
+        } else {
+            SetResponseHeaderLayer::if_not_present(name, value)
+        });
+    }
+    router
         .layer(CatchPanicLayer::custom(|_| {
             crate::error::error_page(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -440,9 +558,9 @@ impl Application {
                     .await
             })
         });
-        let app = router(self.state);
+        let front = Front::new(self.state);
         tracing::info!(port = self.port, max_connections = limits.max_connections, "listening");
-        let served = crate::server::serve(self.listener, app, limits, shutdown).await;
+        let served = crate::server::serve(self.listener, front, limits, shutdown).await;
         purge.abort();
         watch.abort();
         if let Some(backups) = backups {

@@ -21,9 +21,9 @@
 //! A member's navigation, CSRF token and session are never kept: their session is checked
 //! against the database on every request, so ending it has no delay. Anything that decides who
 //! may read (settings, roles) is a change like any other. A visitor page is only kept after the
-//! members-only gate let a visitor through at that epoch, so [`serve_kept`] answers a visitor's
-//! view of it ahead of the session, compression and tag layers (with what they would have made
-//! of it, its compressed forms made once), and still inside the security headers and metrics.
+//! members-only gate let a visitor through at that epoch, so [`KeptViews`] answers a visitor's
+//! view of it ahead of the router and all its layers (with what they would have made of it: its
+//! compressed forms made once, its tag, the security headers), counted in the metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::metrics::counter::Counter;
@@ -190,12 +190,12 @@ pub fn visitor_key(theme: crate::theme::Theme, title: &str) -> String {
 /// The names of the cookies that make a page view differ from a visitor's: the session and a
 /// pending message.
 #[derive(Clone)]
-pub struct KeptCookies {
+struct KeptCookies {
     names: Arc<[String]>,
 }
 
 impl KeptCookies {
-    pub fn new(secure: bool) -> Self {
+    fn new(secure: bool) -> Self {
         use crate::cookies::{FLASH, SESSION, cookie_name};
         Self {
             names: [cookie_name(SESSION, secure), cookie_name(FLASH, secure)].map(|n| n.into_owned()).into(),
@@ -203,40 +203,83 @@ impl KeptCookies {
     }
 }
 
-/// A middleware outside sessions, compression and entity tags: a visitor's view of a kept page
-/// is answered here, with what those layers would have made of it (its tag and a 304 for
-/// `If-None-Match`, the compressed body the client accepts, `Vary`), and the layers outside
-/// (security headers, metrics, tracing) still apply. Serving a kept visitor page before the
-/// members-only gate is sound because a visitor page is only kept after the gate let a visitor
-/// through at that epoch, and any change of who may read moves the epoch.
-pub async fn serve_kept(
-    State((cache, cookies)): State<(Cache, KeptCookies)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(kept) = kept_for(&cache, &request, &cookies) else {
-        return next.run(request).await;
-    };
-    let headers = request.headers();
-    let not_modified = crate::app::none_match(headers.get(header::IF_NONE_MATCH), &kept.etag);
-    let encoding = Encoding::accepted(headers);
-    let mut response = if not_modified {
-        let mut response = Response::new(axum::body::Body::empty());
-        *response.status_mut() = axum::http::StatusCode::NOT_MODIFIED;
-        response
-    } else {
-        let mut response = Response::new(axum::body::Body::from(kept.encoded(encoding).await));
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        if let Some(value) = encoding.header() {
-            headers.insert(header::CONTENT_ENCODING, value);
+/// Visitors' views of kept pages, answered ahead of the router and all its layers: what the
+/// whole stack would have answered (its tag and a 304 for `If-None-Match`, the compressed body
+/// the client accepts, `Vary`, the security headers), counted in the metrics as the route's
+/// other answers are. Answering a kept visitor page before the members-only gate is sound
+/// because a visitor page is only kept after the gate let a visitor through at that epoch, and
+/// any change of who may read moves the epoch.
+#[derive(Clone)]
+pub struct KeptViews {
+    cache: Cache,
+    cookies: KeptCookies,
+    /// What the security-header layers add to every answer.
+    headers: Arc<HeaderMap>,
+    metrics: crate::metrics::RouteMetrics,
+}
+
+impl KeptViews {
+    /// The kept views of `cache`; `metrics` counts them under the page view's route.
+    pub fn new(cache: Cache, secure: bool, headers: HeaderMap, metrics: &crate::metrics::Metrics) -> Self {
+        let statuses = [StatusCode::OK, StatusCode::NOT_MODIFIED];
+        Self {
+            cache,
+            cookies: KeptCookies::new(secure),
+            headers: Arc::new(headers),
+            metrics: metrics.route("GET", crate::routes::wiki::VIEW, &statuses),
         }
+    }
+
+    /// The kept page `request` asks for, when it is a visitor's view of one; `None` sends it to
+    /// the router. (Apart from [`Self::answer`], so that the request is not held across its
+    /// await: its body is not `Sync`.)
+    pub fn lookup(&self, request: &Request) -> Option<KeptView> {
+        let started = Instant::now();
+        let kept = kept_for(&self.cache, request, &self.cookies)?;
+        let headers = request.headers();
+        let not_modified = crate::app::none_match(headers.get(header::IF_NONE_MATCH), &kept.etag);
+        Some(KeptView { kept, not_modified, encoding: Encoding::accepted(headers), started })
+    }
+
+    /// The answer to a view that [`Self::lookup`] found.
+    pub async fn answer(&self, view: KeptView) -> Response {
+        let KeptView { kept, not_modified, encoding, started } = view;
+        let mut response = if not_modified {
+            let mut response = Response::new(axum::body::Body::empty());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
+        } else {
+            let body = kept.encoded(encoding).await;
+            let length = HeaderValue::from(body.len());
+            let mut response = Response::new(axum::body::Body::from(body));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            // What the router sets for a body of known size (hyper would not: the server wraps
+            // every body to see it written).
+            headers.insert(header::CONTENT_LENGTH, length);
+            if let Some(value) = encoding.header() {
+                headers.insert(header::CONTENT_ENCODING, value);
+            }
+            response
+        };
+        let headers = response.headers_mut();
+        headers.reserve(self.headers.len() + 2);
+        headers.insert(header::ETAG, kept.etag.clone());
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        for (name, value) in self.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        self.metrics.observe(response.status(), started.elapsed());
         response
-    };
-    let headers = response.headers_mut();
-    headers.insert(header::ETAG, kept.etag.clone());
-    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    response
+    }
+}
+
+/// A visitor's view of a kept page, found and not yet answered.
+pub struct KeptView {
+    kept: Arc<Rendered>,
+    not_modified: bool,
+    encoding: Encoding,
+    started: Instant,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]

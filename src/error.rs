@@ -235,13 +235,8 @@ impl AppError {
         if let Self::TooManyAttempts { retry_after, .. } | Self::Busy { retry_after, .. } = self {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after.into());
         }
-        if let Self::PayloadTooLarge = self {
-            // The rest of the body is not read: the connection cannot carry another request,
-            // and the client must know before it tries.
-            response
-                .headers_mut()
-                .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-        }
+        // The rest of a too-large body is read and dropped by the front (`app::Front`), which
+        // closes the connection when there is too much of it.
         response
     }
 }

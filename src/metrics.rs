@@ -242,6 +242,27 @@ impl Metrics {
         self.inner.backups.get_or_create(&ResultLabels { result: "failure" }).inc();
     }
 
+    /// The counters and the latency histogram of one route's answers of `statuses`, looked up
+    /// once: for the answers made ahead of the router (kept visitor pages), where looking them
+    /// up by label on every request would cost more than the answer.
+    pub fn route(&self, method: &str, route: &str, statuses: &[StatusCode]) -> RouteMetrics {
+        let labels = |status: StatusCode| RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status: status.as_u16(),
+        };
+        RouteMetrics {
+            requests: statuses
+                .iter()
+                .map(|&status| (status, self.inner.requests.get_or_create_owned(&labels(status))))
+                .collect(),
+            latency: self
+                .inner
+                .latency
+                .get_or_create_owned(&RouteLabels { method: method.to_owned(), route: route.to_owned() }),
+        }
+    }
+
     fn observe(&self, method: &str, route: &str, status: StatusCode, took: Duration) {
         let (method, route) = (method.to_owned(), route.to_owned());
         self.inner
@@ -316,6 +337,23 @@ pub async fn record(State(metrics): State<Metrics>, request: Request, next: Next
     let response = next.run(request).await;
     metrics.observe(&method, &route, response.status(), started.elapsed());
     response
+}
+
+/// One route's request counters by status and its latency histogram ([`Metrics::route`]).
+#[derive(Clone, Debug)]
+pub struct RouteMetrics {
+    requests: Arc<[(StatusCode, Counter)]>,
+    latency: Histogram,
+}
+
+impl RouteMetrics {
+    /// Counts an answer of `status` (one of those the metrics were made for) that took `took`.
+    pub fn observe(&self, status: StatusCode, took: Duration) {
+        if let Some((_, counter)) = self.requests.iter().find(|(s, _)| *s == status) {
+            counter.inc();
+        }
+        self.latency.observe(took.as_secs_f64());
+    }
 }
 
 /// `GET /healthz`: 200 when the database answers within two seconds, 503 otherwise.

@@ -33,9 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::header;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -43,18 +43,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
-use tower::ServiceExt;
 
+use crate::app::Front;
 use crate::config::ConnectionLimits;
 
 /// `first_byte` when no byte has arrived since the connection started waiting.
 const NONE: u64 = u64::MAX;
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
+/// Serves `front` on `listener` until `shutdown` completes, then lets the requests in flight
 /// finish and returns once every connection is closed.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    front: Front,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -62,6 +62,7 @@ pub async fn serve(
     // Every connection task holds a receiver; `closed()` resolves when the last one ends.
     let (done_tx, done_rx) = watch::channel(());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let lingering = Arc::new(Semaphore::new(MAX_LINGERING));
     let registry = Arc::new(Registry::new());
     let mut shutdown = pin!(shutdown);
 
@@ -98,17 +99,25 @@ pub async fn serve(
         }
         let activity = registry.open();
         let connection = Connection {
-            router: router.clone(),
+            front: front.clone(),
             limits,
             activity,
             registry: registry.clone(),
             stop: stop_rx.clone(),
         };
         let done = done_rx.clone();
+        let lingering = lingering.clone();
         tokio::spawn(async move {
-            connection.run(stream, remote).await;
+            let rest = connection.run(stream, remote).await;
+            // A lingering socket holds no slot under the cap (it serves nothing more) and does
+            // not delay a shutdown; their own bound keeps them few.
             drop(permit);
             drop(done);
+            if let Some(stream) = rest
+                && let Ok(_slot) = lingering.try_acquire()
+            {
+                linger(stream).await;
+            }
         });
     }
 
@@ -197,6 +206,9 @@ struct Activity {
     first_byte: AtomicU64,
     /// Set when the cap needs this connection's slot.
     evicted: AtomicBool,
+    /// Set when an answer closes the connection before its request's body was read whole (too
+    /// large, too slow): the connection then lingers ([`linger`]) once the answer is out.
+    linger: AtomicBool,
     /// Something changed: the connection task recomputes its deadline.
     wake: Notify,
 }
@@ -213,6 +225,7 @@ impl Activity {
             waiting_since: AtomicU64::new(opened),
             first_byte: AtomicU64::new(NONE),
             evicted: AtomicBool::new(false),
+            linger: AtomicBool::new(false),
             wake: Notify::new(),
         }
     }
@@ -323,7 +336,7 @@ impl AsyncWrite for Watched {
 
 /// One accepted connection and what it needs to serve itself.
 struct Connection {
-    router: Router,
+    front: Front,
     limits: ConnectionLimits,
     activity: Arc<Activity>,
     registry: Arc<Registry>,
@@ -331,20 +344,21 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, stream: TcpStream, remote: SocketAddr) {
+    /// Serves the connection; returns its stream when it is to linger ([`linger`]).
+    async fn run(mut self, stream: TcpStream, remote: SocketAddr) -> Option<TcpStream> {
         let activity = self.activity.clone();
         let io = TokioIo::new(Watched { stream, activity: activity.clone() });
-        let router = self.router.clone();
+        let front = self.front.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = activity.begin();
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(remote));
-            let router = router.clone();
+            let (front, activity) = (front.clone(), activity.clone());
             async move {
-                let response = match router.oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
+                let response = front.answer(request).await;
+                if response.headers().get(header::CONNECTION).is_some_and(|v| v == "close") {
+                    activity.linger.store(true, Ordering::Relaxed);
+                }
                 // The request stays in flight until hyper has written (and dropped) the body.
                 Ok::<_, Infallible>(response.map(|body| {
                     Body::new(body.map_frame(move |frame| {
@@ -359,16 +373,23 @@ impl Connection {
         builder.keep_alive(!self.limits.keep_alive_timeout.is_zero());
         // The timeouts are kept by this task (see the module's comment), not by hyper's timer.
         builder.header_read_timeout(None);
-        let mut conn = pin!(builder.serve_connection(io, service));
+        let mut conn = builder.serve_connection(io, service);
         let activity = &self.activity;
         let mut draining = false;
+        let mut lingering = false;
         loop {
             let deadline = activity.deadline(&self.limits);
             let sleep_until = activity.epoch + Duration::from_millis(deadline.unwrap_or(NONE / 4));
             tokio::select! {
-                served = conn.as_mut() => {
-                    if let Err(err) = served {
-                        tracing::debug!(connection = activity.id, error = %err, "connection ended with an error");
+                served = &mut conn => {
+                    match served {
+                        // Hyper closed it after an answer, or the client did: what the client
+                        // may still be sending is read and dropped for a while, so that the
+                        // answer it has not read yet is not lost to a reset.
+                        Ok(()) => lingering = activity.linger.load(Ordering::Relaxed),
+                        Err(err) => {
+                            tracing::debug!(connection = activity.id, error = %err, "connection ended with an error");
+                        }
                     }
                     break;
                 }
@@ -392,11 +413,36 @@ impl Connection {
                     }
                     // Finish the request in flight, then close.
                     draining = true;
-                    conn.as_mut().graceful_shutdown();
+                    Pin::new(&mut conn).graceful_shutdown();
                 }
             }
         }
         self.registry.close(activity.id);
+        lingering.then(|| conn.into_parts().io.into_inner().stream)
+    }
+}
+
+/// How long a connection closed by the server goes on reading (and dropping) what its client
+/// still sends, as nginx's `lingering_close` does: closing a socket with unread data sends a
+/// reset, and a reset makes the client's system drop the answer it has not read yet.
+const LINGER_FOR: Duration = Duration::from_secs(2);
+
+/// The most sockets that linger at once; past it, a closed connection is dropped at once.
+const MAX_LINGERING: usize = 256;
+
+/// Ends the server's side of `stream` and reads what the client still sends, until it closes
+/// too or [`LINGER_FOR`] passes.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER_FOR;
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(Ok(read)) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+        if read == 0 {
+            break;
+        }
     }
 }
 

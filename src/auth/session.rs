@@ -189,41 +189,20 @@ pub async fn resolve(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|length| length > DISCARD_MAX);
+    let mut refusal = refusal;
     if too_large {
-        // Not worth reading: the connection cannot carry another request after it.
-        let mut refusal = refusal;
+        // Not worth reading: the connection cannot carry another request after it. (A smaller
+        // body is read and dropped by the front, see `app::Front`, so that the client reads
+        // this answer instead of a reset.)
         refusal
             .headers_mut()
             .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-        return refusal;
-    }
-    let deadline = state.settings.connections.body_timeout;
-    if tokio::time::timeout(deadline, discard_body(request.into_body())).await.is_err() {
-        let mut refusal = refusal;
-        refusal
-            .headers_mut()
-            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
-        return refusal;
     }
     refusal
 }
 
-/// The most of a refused request's body that is read (and dropped) before answering.
+/// The largest body of a refused visitor's request that is read (and dropped) before answering.
 const DISCARD_MAX: usize = crate::app::FORM_BODY_LIMIT;
-
-/// Reads and drops what is left of a refused request's body (at most [`DISCARD_MAX`]; the
-/// caller bounds the time by the body timeout), so that the client, still sending, reads the
-/// answer instead of a reset connection.
-async fn discard_body(mut body: axum::body::Body) {
-    use http_body_util::BodyExt;
-    let mut seen = 0usize;
-    while let Some(Ok(frame)) = body.frame().await {
-        seen += frame.data_ref().map_or(0, |data| data.len());
-        if seen > DISCARD_MAX {
-            break;
-        }
-    }
-}
 
 async fn viewer_of(
     state: &AppState,

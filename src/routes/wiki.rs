@@ -26,10 +26,13 @@ use crate::templates::{
 };
 use crate::{render as content, urls};
 
+/// The page view's route (also what the metrics call the views answered ahead of the router).
+pub const VIEW: &str = "/wiki/{title}";
+
 pub fn router() -> Routes {
     Routes::new()
         .post("/create", get(create_form).post(create))
-        .get("/wiki/{title}", get(view))
+        .get(VIEW, get(view))
         .post("/wiki/{title}/rename", get(rename_form).post(rename))
         .post("/wiki/{title}/delete", get(delete_form).post(delete))
         .get("/deleted", get(deleted_pages))

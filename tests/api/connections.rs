@@ -38,6 +38,14 @@ async fn connect(app: &TestApp) -> TcpStream {
 /// Reads until the server closes the connection (EOF or reset), or `max` passes. Returns what
 /// was received and when the connection closed, `None` if it stayed open.
 async fn read_until_closed(stream: &mut TcpStream, max: Duration) -> (Vec<u8>, Option<Instant>) {
+    read_until_closed_from(stream, max).await
+}
+
+/// [`read_until_closed`] from any reader (such as the reading half of a split stream).
+async fn read_until_closed_from(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    max: Duration,
+) -> (Vec<u8>, Option<Instant>) {
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + max;
@@ -52,6 +60,12 @@ async fn read_until_closed(stream: &mut TcpStream, max: Duration) -> (Vec<u8>, O
 
 /// Reads one response (head and a Content-Length body); returns its status line and body.
 async fn read_response(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    read_response_from(stream).await
+}
+
+/// [`read_response`] from any reader (such as the reading half of a split stream). Reads byte
+/// runs as they come, so it may take a part of a next response: only for one response at a time.
+async fn read_response_from(stream: &mut (impl AsyncReadExt + Unpin)) -> (String, Vec<u8>) {
     let mut data = Vec::new();
     let mut buf = [0u8; 8192];
     let head_end = loop {
@@ -128,6 +142,64 @@ async fn assert_still_served(app: &TestApp) {
     let response = app.new_browser().get("/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(2), "a normal request took {:?}", started.elapsed());
+}
+
+/// A POST head for `path` announcing a form body of `length` bytes.
+fn form_head(path: &str, length: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: quire.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+async fn a_refused_body_is_read_so_the_client_gets_the_answer_and_the_connection_goes_on(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let stream = connect(&app).await;
+    let (mut stream_reader, mut writer) = stream.into_split();
+    // Over the form limit, so the answer comes before the body is read: the client is still
+    // sending it when the 413 is made.
+    let length = quire::app::FORM_BODY_LIMIT + 1024 * 1024;
+    let mut request = form_head("/login", length).into_bytes();
+    request.extend(std::iter::repeat_n(b'x', length));
+    let writing = tokio::spawn(async move {
+        writer.write_all(&request).await.expect("the whole body is taken");
+        writer
+    });
+    let (status, body) = read_response_from(&mut stream_reader).await;
+    assert!(status.contains(" 413 "), "{status}");
+    assert!(!body.is_empty(), "the refusal says why");
+    let mut writer = tokio::time::timeout(Duration::from_secs(10), writing).await.unwrap().unwrap();
+    // The same connection serves the next request.
+    writer.write_all(get("/healthz").as_bytes()).await.unwrap();
+    let (status, body) = read_response_from(&mut stream_reader).await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(body, b"ok\n");
+    assert_still_served(&app).await;
+}
+
+async fn a_refused_body_too_large_to_read_is_answered_and_the_connection_closed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let stream = connect(&app).await;
+    let (mut reader, mut writer) = stream.into_split();
+    // Far more than the front reads and drops after a refusal: the answer closes the connection,
+    // and the client, still sending when it was made, reads it all the same.
+    let length = usize::try_from(quire::app::DRAIN_MAX).unwrap() * 4;
+    let writing = tokio::spawn(async move {
+        writer.write_all(form_head("/login", length).as_bytes()).await.unwrap();
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..length / chunk.len() {
+            if writer.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    let (received, closed) = read_until_closed_from(&mut reader, Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 413 "), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert!(closed.is_some(), "the connection is closed after the answer");
+    drop(writing.await);
+    assert_still_served(&app).await;
 }
 
 async fn a_client_trickling_its_headers_is_closed_after_the_header_timeout(backend: Backend) {
@@ -338,6 +410,8 @@ async fn stopping_closes_idle_connections_at_once(backend: Backend) {
 crate::tests![
     a_client_trickling_its_headers_is_closed_after_the_header_timeout,
     a_silent_socket_is_closed_after_the_header_timeout,
+    a_refused_body_is_read_so_the_client_gets_the_answer_and_the_connection_goes_on,
+    a_refused_body_too_large_to_read_is_answered_and_the_connection_closed,
     a_slow_body_is_answered_408_and_nothing_is_stored,
     a_body_that_arrives_within_the_timeout_is_served,
     an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout,

@@ -26,6 +26,7 @@ mod limits;
 mod mail;
 mod observe;
 mod pages;
+mod peers;
 mod profile;
 mod profile_security;
 mod proxies;

@@ -1,17 +1,10 @@
 //! A real SMTP server for the mail tests: aiosmtpd (PyPI), installed by
-//! `tests/peers/install.sh` into the build directory, started per test on a free port and
-//! storing what it receives in a maildir the test reads.
+//! `tests/peers/install.sh` into the build directory (on first use, see [`crate::peers`]),
+//! started per test on a free port and storing what it receives in a maildir the test reads.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
-
-/// The build directory the test binary runs from (`target/debug/deps/api-…` → `target`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors().nth(3).expect("the test binary sits in target/PROFILE/deps").to_path_buf()
-}
 
 pub struct SmtpServer {
     pub port: u16,
@@ -22,12 +15,8 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts aiosmtpd, or fails the test saying why (it never skips).
     pub async fn start() -> Self {
-        let python = target_dir().join("peers/venv/bin/python");
-        assert!(
-            python.exists(),
-            "aiosmtpd is not installed at {}: run tests/peers/install.sh (.ci/run does)",
-            python.display()
-        );
+        let python = crate::peers::installed().join("venv/bin/python");
+        assert!(python.exists(), "tests/peers/install.sh left no aiosmtpd at {}", python.display());
         let maildir = tempfile::tempdir().expect("a maildir");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(&python)
