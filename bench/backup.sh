@@ -43,6 +43,7 @@ else
 fi
 # One file, as `.backup` and `quire backup` both see it.
 sqlite3 "$WORK/quire.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+DB_SIZE=$(stat -c %s "$WORK/quire.db")
 
 ROWS=()
 # seconds COMMAND…: runs it (bounded to an hour), prints the wall-clock seconds and, through
@@ -65,12 +66,15 @@ echo "SQLite…" >&2
 SRC="sqlite://$WORK/quire.db"
 on src "$SRC"; T=$(seconds "${Q[@]}" backup --quiet --out "$WORK/quire.zip")
 row "\`quire backup\` from SQLite" "$T" "$(size "$WORK/quire.zip")"
-T=$(seconds sqlite3 "$WORK/quire.db" ".backup '$WORK/sqlite.bak'")
-row "\`sqlite3 .backup\`" "$T" "$(size "$WORK/sqlite.bak")"
 on restored "sqlite://$WORK/restored.db?mode=rwc"; T=$(seconds "${Q[@]}" restore --quiet "$WORK/quire.zip")
 row "\`quire restore\` into SQLite (with the search index rebuilt)" "$T" "$(size "$WORK/restored.db")"
+# Each copy goes once measured: at 100,000 pages each one is 13 GB.
+rm -f "$WORK/restored.db" "$WORK/restored.db-wal" "$WORK/restored.db-shm" "$WORK/quire.zip"
+T=$(seconds sqlite3 "$WORK/quire.db" ".backup '$WORK/sqlite.bak'")
+row "\`sqlite3 .backup\`" "$T" "$(size "$WORK/sqlite.bak")"
 T=$(seconds sqlite3 "$WORK/copy.db" ".restore '$WORK/sqlite.bak'")
 row "\`sqlite3 .restore\`" "$T" "$(size "$WORK/copy.db")"
+rm -f "$WORK/copy.db" "$WORK/sqlite.bak"
 
 if [ -n "$PG" ]; then
     echo "PostgreSQL…" >&2
@@ -78,6 +82,7 @@ if [ -n "$PG" ]; then
     createdb_pg "${RUN}_src"
     on src "$SRC"; T=$(seconds "${Q[@]}" copy-database --quiet --to "$(pg_url "${RUN}_src")")
     row "\`quire copy-database\` SQLite → PostgreSQL" "$T" "—"
+    rm -f "$WORK/quire.db" "$WORK/quire.db-wal" "$WORK/quire.db-shm"
     on pg "$(pg_url "${RUN}_src")"; T=$(seconds "${Q[@]}" backup --quiet --out "$WORK/pg.zip")
     row "\`quire backup\` from PostgreSQL" "$T" "$(size "$WORK/pg.zip")"
     T=$(seconds pg_dump -Fc -f "$WORK/pg.dump" "$(pg_url "${RUN}_src")")
@@ -85,12 +90,14 @@ if [ -n "$PG" ]; then
     createdb_pg "${RUN}_quire"
     on pgr "$(pg_url "${RUN}_quire")"; T=$(seconds "${Q[@]}" restore --quiet "$WORK/pg.zip")
     row "\`quire restore\` into PostgreSQL (with the search index rebuilt)" "$T" "—"
+    psql -q "$PG" -c "DROP DATABASE ${RUN}_quire" >/dev/null
+    rm -f "$WORK/pg.zip"
     createdb_pg "${RUN}_pg"
     T=$(seconds pg_restore -d "$(pg_url "${RUN}_pg")" "$WORK/pg.dump")
     row "\`pg_restore\`" "$T" "—"
 fi
 
-echo "Dataset: $SEED_LINE; SQLite file $(size "$WORK/quire.db") bytes."
+echo "Dataset: $SEED_LINE; SQLite file $DB_SIZE bytes."
 echo
 echo "| step | seconds | peak RSS (MiB) | bytes |"
 echo "|---|---|---|---|"
