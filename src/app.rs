@@ -274,7 +274,7 @@ impl HttpBody for Unread {
 
 /// The router with every layer, for a given state.
 pub fn router(state: AppState) -> Router {
-    let store = DbSessionStore::new(state.db.read.clone(), state.db.write.clone());
+    let store = DbSessionStore::new(&state.db);
     let secure = state.settings.secure_cookies;
     let session_cookie = cookie_name(cookies::SESSION, secure);
     let csp = csp_header(&state);

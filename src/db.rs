@@ -18,6 +18,8 @@ use crate::config::redact_url;
 pub struct Db {
     pub read: DatabaseConnection,
     pub write: DatabaseConnection,
+    /// The SQLite database's file (for readers outside the pools, see `models::session`).
+    pub sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Db {
@@ -33,11 +35,14 @@ impl Db {
                 check_sqlite_path(url)?;
                 let read = connect_sqlite(url, 8).await?;
                 let write = connect_sqlite(url, 1).await?;
-                Ok(Self { read, write })
+                let options: sea_orm::sqlx::sqlite::SqliteConnectOptions =
+                    url.parse().with_context(|| format!("the SQLite URL {shown} does not parse"))?;
+                let sqlite_file = Some(options.get_filename().to_path_buf());
+                Ok(Self { read, write, sqlite_file })
             }
             "postgres" | "postgresql" | "mysql" | "mariadb" => {
                 let conn = connect_server(url, 16, Duration::from_secs(10)).await?;
-                Ok(Self { read: conn.clone(), write: conn })
+                Ok(Self { read: conn.clone(), write: conn, sqlite_file: None })
             }
             other => bail!(
                 "unsupported database URL scheme {other:?} in {shown}: use sqlite://, postgres:// or mysql://"

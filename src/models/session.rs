@@ -60,11 +60,125 @@ pub struct SessionMember {
 pub struct DbSessionStore {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    /// On SQLite, `load` reads through these instead of `read`.
+    direct: Option<std::sync::Arc<DirectReader>>,
 }
 
 impl DbSessionStore {
-    pub fn new(read: DatabaseConnection, write: DatabaseConnection) -> Self {
-        Self { read, write }
+    pub fn new(db: &crate::db::Db) -> Self {
+        Self {
+            read: db.read.clone(),
+            write: db.write.clone(),
+            direct: db.sqlite_file.clone().map(|file| std::sync::Arc::new(DirectReader::new(file))),
+        }
+    }
+}
+
+impl DbSessionStore {
+    /// `load`'s query through the readers' pool (every backend but SQLite, and SQLite when the
+    /// direct read failed).
+    async fn load_through_pool(&self, row: &str, now: i64) -> session_store::Result<Option<Loaded>> {
+        let member =
+            Entity::belongs_to(super::user::Entity).from(Column::UserId).to(super::user::Column::Id).into();
+        let found = Entity::find_by_id(row.to_owned())
+            .filter(Column::ExpiresAt.gt(now))
+            .join(sea_orm::JoinType::LeftJoin, member)
+            .select_also(super::user::Entity)
+            .one(&self.read)
+            .await
+            .map_err(backend)?;
+        Ok(found.map(|(row, user)| Loaded {
+            data: row.data,
+            expires_at: row.expires_at,
+            member: user.map(|user| SessionMember {
+                id: user.id,
+                blocked: user.is_blocked(),
+                username: user.username,
+                avatar: user.avatar,
+                role: user.role,
+            }),
+        }))
+    }
+}
+
+/// The row of a session and of its member, as `load` reads it.
+struct Loaded {
+    data: String,
+    expires_at: i64,
+    member: Option<SessionMember>,
+}
+
+/// The one query of a member's request, in SQL: the session (unexpired) and its member.
+const LOAD_SQL: &str = "SELECT s.data, s.expires_at, u.id, u.username, u.avatar, u.role, u.blocked_at \
+     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = ?1 AND s.expires_at > ?2";
+
+/// Reads sessions from the SQLite file on the calling thread, through connections of its own
+/// (read-only, kept between requests). sqlx runs every SQLite connection on a thread of its own
+/// and hands each statement and row across channels: for this lookup of a few microseconds,
+/// the two thread hand-offs were most of a member's page view (a third of the CPU in the
+/// worker thread alone, `bench/profiles/member-view-perf.txt`). In WAL mode a reader neither
+/// waits for the writer nor sees anything but committed rows, so a session ended by a commit is
+/// gone for the very next request, on every instance over the file.
+#[derive(Debug)]
+pub struct DirectReader {
+    file: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// How many idle connections are kept (a request holds one only for its statement).
+const DIRECT_IDLE: usize = 8;
+
+impl DirectReader {
+    fn new(file: std::path::PathBuf) -> Self {
+        Self { file, idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.file,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // A reader waits only in rare moments (the WAL index being rebuilt); never long, since
+        // it waits on a runtime thread. Past it, the pools' way is taken.
+        conn.busy_timeout(std::time::Duration::from_millis(20))?;
+        Ok(conn)
+    }
+
+    fn load(&self, row: &str, now: i64) -> rusqlite::Result<Option<Loaded>> {
+        let taken = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let conn = match taken {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let loaded = Self::query(&conn, row, now);
+        if loaded.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < DIRECT_IDLE {
+                idle.push(conn);
+            }
+        }
+        loaded
+    }
+
+    fn query(conn: &rusqlite::Connection, row: &str, now: i64) -> rusqlite::Result<Option<Loaded>> {
+        use rusqlite::OptionalExtension;
+        let mut statement = conn.prepare_cached(LOAD_SQL)?;
+        statement
+            .query_row(rusqlite::params![row, now], |r| {
+                let member = match r.get::<_, Option<i32>>(2)? {
+                    Some(id) => Some(SessionMember {
+                        id,
+                        username: r.get(3)?,
+                        avatar: r.get(4)?,
+                        role: r.get(5)?,
+                        blocked: r.get::<_, Option<i64>>(6)?.is_some(),
+                    }),
+                    None => None,
+                };
+                Ok(Loaded { data: r.get(0)?, expires_at: r.get(1)?, member })
+            })
+            .optional()
     }
 }
 
@@ -127,36 +241,32 @@ impl SessionStore for DbSessionStore {
     /// The session, with its member's row read in the same query (one round trip per
     /// member request: the session is never trusted from memory, see `cache.rs`).
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let member =
-            Entity::belongs_to(super::user::Entity).from(Column::UserId).to(super::user::Column::Id).into();
-        let Some((row, user)) = Entity::find_by_id(row_id(id))
-            .filter(Column::ExpiresAt.gt(now_ms()))
-            .join(sea_orm::JoinType::LeftJoin, member)
-            .select_also(super::user::Entity)
-            .one(&self.read)
-            .await
-            .map_err(backend)?
-        else {
+        let row = row_id(id);
+        let now = now_ms();
+        let direct = self.direct.as_ref().and_then(|direct| match direct.load(&row, now) {
+            Ok(loaded) => Some(loaded),
+            Err(err) => {
+                tracing::debug!(error = %err, "the direct session read failed: reading through the pool");
+                None
+            }
+        });
+        let loaded = match direct {
+            Some(loaded) => loaded,
+            None => self.load_through_pool(&row, now).await?,
+        };
+        let Some(Loaded { data, expires_at, member }) = loaded else {
             return Ok(None);
         };
         let mut data: std::collections::HashMap<String, serde_json::Value> =
-            serde_json::from_str(&row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+            serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         data.remove(MEMBER_KEY);
-        if let Some(user) = user {
-            let member = SessionMember {
-                id: user.id,
-                blocked: user.is_blocked(),
-                username: user.username,
-                avatar: user.avatar,
-                role: user.role,
-            };
+        if let Some(member) = member {
             let value =
                 serde_json::to_value(member).map_err(|e| session_store::Error::Decode(e.to_string()))?;
             data.insert(MEMBER_KEY.to_owned(), value);
         }
-        let expiry_date =
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.expires_at) * 1_000_000)
-                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record { id: *id, data, expiry_date }))
     }
 
