@@ -169,7 +169,7 @@ pub fn router(state: AppState) -> Router {
         &state.settings.image_sources,
         state.oidc.as_ref().map(|oidc| oidc.origin()).as_deref(),
     ))
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     let sessions = SessionManagerLayer::new(store)
         .with_name(session_cookie.clone())
         .with_http_only(true)

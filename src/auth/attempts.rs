@@ -117,17 +117,19 @@ pub async fn log_in(
     // Not this wiki's password: the directory's, when there is one. A directory member is
     // found by their entry, never by a local account of the same name.
     let (found, verified) = match (verified, &state.directory, for_directory) {
-        (false, Some(directory), Some(password)) => match directory.authenticate(account, password.expose()).await {
-            Ok(Some(entry)) => (Some(directory_member(state, account, &entry).await?), true),
-            Ok(None) => (found, false),
-            Err(unreachable) => {
-                tracing::warn!(error = %unreachable, "login: the LDAP directory cannot be reached");
-                give_back(state, &mut counters).await?;
-                return Err(AppError::Unavailable(
-                    "The directory that checks passwords cannot be reached right now. Please try again later.",
-                ));
+        (false, Some(directory), Some(password)) => {
+            match directory.authenticate(account, password.expose()).await {
+                Ok(Some(entry)) => (Some(directory_member(state, account, &entry).await?), true),
+                Ok(None) => (found, false),
+                Err(unreachable) => {
+                    tracing::warn!(error = %unreachable, "login: the LDAP directory cannot be reached");
+                    give_back(state, &mut counters).await?;
+                    return Err(AppError::Unavailable(
+                        "The directory that checks passwords cannot be reached right now. Please try again later.",
+                    ));
+                }
             }
-        },
+        }
         _ => (found, verified),
     };
 
@@ -164,7 +166,9 @@ async fn directory_member(
     use crate::models::identity::{self, SignUp};
     let issuer = crate::auth::ldap::ISSUER;
     if entry.subject.len() > identity::MAX_LEN {
-        return Err(AppError::BadRequest("The directory's id of this account is too long for this wiki.".into()));
+        return Err(AppError::BadRequest(
+            "The directory's id of this account is too long for this wiki.".into(),
+        ));
     }
     if let Some((link, member)) = identity::find(&state.db.read, issuer, &entry.subject).await? {
         identity::touch(&state.db.write, link.id).await?;
@@ -175,8 +179,16 @@ async fn directory_member(
         .or_else(|_| crate::domain::Username::parse("member"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let how = "first sign-in with the LDAP directory";
-    match identity::sign_up(&state.db.write, issuer, &entry.subject, &wanted, crate::access::Role::Editor, true, how)
-        .await?
+    match identity::sign_up(
+        &state.db.write,
+        issuer,
+        &entry.subject,
+        &wanted,
+        crate::access::Role::Editor,
+        true,
+        how,
+    )
+    .await?
     {
         SignUp::Created(member, _) => {
             tracing::info!(user.id = member.id, user.name = %member.username, "member made at first directory sign-in");

@@ -34,12 +34,7 @@ pub enum Bind {
     /// Bind as the DN this template makes of the username.
     Template(String),
     /// Bind as the service account (or anonymously), search, then bind as the entry found.
-    Search {
-        bind_dn: Option<String>,
-        bind_password: Option<Secret>,
-        base_dn: String,
-        filter: String,
-    },
+    Search { bind_dn: Option<String>, bind_password: Option<Secret>, base_dn: String, filter: String },
 }
 
 /// `--ldap-*`.
@@ -109,12 +104,14 @@ impl LdapSettings {
             other => bail!("QUIRE_LDAP_URL must start with ldap:// or ldaps://, got {other}://"),
         }
         let bind = match (given(&raw.bind_dn_template), given(&raw.base_dn)) {
-            (Some(_), Some(_)) => bail!(
-                "give either --ldap-bind-dn-template or --ldap-base-dn (search-then-bind), not both"
-            ),
+            (Some(_), Some(_)) => {
+                bail!("give either --ldap-bind-dn-template or --ldap-base-dn (search-then-bind), not both")
+            }
             (Some(template), None) => {
                 if !template.contains(PLACEHOLDER) {
-                    bail!("--ldap-bind-dn-template must contain {PLACEHOLDER}, like uid={PLACEHOLDER},ou=people,dc=example,dc=org");
+                    bail!(
+                        "--ldap-bind-dn-template must contain {PLACEHOLDER}, like uid={PLACEHOLDER},ou=people,dc=example,dc=org"
+                    );
                 }
                 if given(&raw.bind_dn).is_some() {
                     bail!("--ldap-bind-dn is for search-then-bind (--ldap-base-dn), not with a template");
@@ -129,7 +126,9 @@ impl LdapSettings {
                 let bind_dn = given(&raw.bind_dn);
                 let bind_password = raw.bind_password.clone().filter(|p| !p.is_empty());
                 if bind_dn.is_some() != bind_password.is_some() {
-                    bail!("--ldap-bind-dn and --ldap-bind-password go together (neither: an anonymous search)");
+                    bail!(
+                        "--ldap-bind-dn and --ldap-bind-password go together (neither: an anonymous search)"
+                    );
                 }
                 Bind::Search {
                     bind_dn,
@@ -138,14 +137,14 @@ impl LdapSettings {
                     filter,
                 }
             }
-            (None, None) => bail!(
-                "--ldap-url needs --ldap-bind-dn-template, or --ldap-base-dn for search-then-bind"
-            ),
-        };
-        if let Some(file) = &raw.ca_file {
-            if !file.is_file() {
-                bail!("--ldap-ca-file {} is not a readable file", file.display());
+            (None, None) => {
+                bail!("--ldap-url needs --ldap-bind-dn-template, or --ldap-base-dn for search-then-bind")
             }
+        };
+        if let Some(file) = &raw.ca_file
+            && !file.is_file()
+        {
+            bail!("--ldap-ca-file {} is not a readable file", file.display());
         }
         Ok(Some(Self {
             url,
@@ -153,7 +152,8 @@ impl LdapSettings {
             starttls: raw.starttls,
             ca_file: raw.ca_file.clone(),
             insecure_skip_verify: raw.insecure_skip_verify,
-            email_attribute: given(&raw.email_attribute).unwrap_or_else(|| DEFAULT_EMAIL_ATTRIBUTE.to_owned()),
+            email_attribute: given(&raw.email_attribute)
+                .unwrap_or_else(|| DEFAULT_EMAIL_ATTRIBUTE.to_owned()),
         }))
     }
 }
@@ -244,7 +244,10 @@ impl Directory {
                     [one] => SearchEntry::construct(one.clone()).dn,
                     [] => return Ok(None),
                     _ => {
-                        tracing::warn!(ldap.entries = entries.len(), "the user filter matched several entries");
+                        tracing::warn!(
+                            ldap.entries = entries.len(),
+                            "the user filter matched several entries"
+                        );
                         return Ok(None);
                     }
                 }
@@ -254,7 +257,9 @@ impl Directory {
         match result.rc {
             0 => {}
             INVALID_CREDENTIALS => return Ok(None),
-            rc => return Err(Unreachable(format!("the bind was answered with result {rc}: {}", result.text))),
+            rc => {
+                return Err(Unreachable(format!("the bind was answered with result {rc}: {}", result.text)));
+            }
         }
         // Bound as the member: read what the link and the profile need from their own entry.
         let attributes = vec!["entryUUID", self.settings.email_attribute.as_str()];
@@ -266,7 +271,10 @@ impl Directory {
         let entry = entries.into_iter().next().map(SearchEntry::construct);
         let first = |name: &str| {
             entry.as_ref().and_then(|e| {
-                e.attrs.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.first().cloned())
+                e.attrs
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.first().cloned())
             })
         };
         let subject = first("entryUUID").unwrap_or_else(|| dn.to_ascii_lowercase());
@@ -283,8 +291,8 @@ fn tls_config(file: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
     for certificate in CertificateDer::pem_file_iter(file)
         .with_context(|| format!("cannot read --ldap-ca-file {}", file.display()))?
     {
-        let certificate =
-            certificate.with_context(|| format!("--ldap-ca-file {} holds a bad certificate", file.display()))?;
+        let certificate = certificate
+            .with_context(|| format!("--ldap-ca-file {} holds a bad certificate", file.display()))?;
         roots.add(certificate).with_context(|| format!("--ldap-ca-file {}", file.display()))?;
     }
     if roots.is_empty() {
@@ -312,11 +320,8 @@ mod tests {
     fn settings_take_a_template_or_a_search_and_refuse_what_cannot_work() {
         assert!(matches!(LdapSettings::parse(&raw()).unwrap().unwrap().bind, Bind::Template(_)));
         assert!(LdapSettings::parse(&RawLdap::default()).unwrap().is_none());
-        let search = RawLdap {
-            bind_dn_template: None,
-            base_dn: Some("ou=people,dc=example,dc=org".into()),
-            ..raw()
-        };
+        let search =
+            RawLdap { bind_dn_template: None, base_dn: Some("ou=people,dc=example,dc=org".into()), ..raw() };
         match LdapSettings::parse(&search).unwrap().unwrap().bind {
             Bind::Search { filter, bind_dn: None, .. } => assert_eq!(filter, DEFAULT_USER_FILTER),
             _ => panic!("a search"),
@@ -327,7 +332,15 @@ mod tests {
             (RawLdap { base_dn: Some("dc=x".into()), ..raw() }, "not both"),
             (RawLdap { bind_dn_template: None, ..raw() }, "--ldap-base-dn"),
             (RawLdap { url: Some("ldaps://x".into()), starttls: true, ..raw() }, "TLS already"),
-            (RawLdap { bind_dn: Some("cn=admin".into()), bind_dn_template: None, base_dn: Some("dc=x".into()), ..raw() }, "go together"),
+            (
+                RawLdap {
+                    bind_dn: Some("cn=admin".into()),
+                    bind_dn_template: None,
+                    base_dn: Some("dc=x".into()),
+                    ..raw()
+                },
+                "go together",
+            ),
             (RawLdap { url: None, ..raw() }, "need --ldap-url"),
         ] {
             let err = LdapSettings::parse(&bad).unwrap_err().to_string();

@@ -85,7 +85,9 @@ impl OidcSettings {
     pub fn parse(raw: &RawOidc, public_url: Option<&str>) -> anyhow::Result<Option<Self>> {
         let Some(issuer) = given(&raw.issuer) else {
             if given(&raw.client_id).is_some() || given(&raw.client_secret).is_some() {
-                anyhow::bail!("--oidc-client-id and --oidc-client-secret need --oidc-issuer (QUIRE_OIDC_ISSUER)");
+                anyhow::bail!(
+                    "--oidc-client-id and --oidc-client-secret need --oidc-issuer (QUIRE_OIDC_ISSUER)"
+                );
             }
             return Ok(None);
         };
@@ -233,12 +235,11 @@ impl Oidc {
     /// Discovery (with the JWKS), from what is kept unless it is older than an hour or
     /// `refresh` asks for a new copy.
     async fn metadata(&self, refresh: bool) -> Result<CoreProviderMetadata, OidcError> {
-        if !refresh {
-            if let Some(kept) = self.kept.read().await.as_ref() {
-                if kept.fetched.elapsed() < METADATA_TTL {
-                    return Ok(kept.metadata.clone());
-                }
-            }
+        if !refresh
+            && let Some(kept) = self.kept.read().await.as_ref()
+            && kept.fetched.elapsed() < METADATA_TTL
+        {
+            return Ok(kept.metadata.clone());
         }
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
@@ -263,7 +264,10 @@ impl Oidc {
         Ok(metadata)
     }
 
-    fn client(&self, metadata: CoreProviderMetadata) -> CoreClient<
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+    ) -> CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
         openidconnect::EndpointNotSet,
@@ -295,7 +299,11 @@ impl Oidc {
         let client = self.client(metadata);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
             .set_pkce_challenge(challenge)
@@ -430,7 +438,9 @@ mod tests {
         assert_eq!(parsed.groups_claim, "groups");
         assert!(OidcSettings::parse(&raw, None).unwrap_err().to_string().contains("--public-url"));
         let no_id = RawOidc { client_id: None, ..raw.clone() };
-        assert!(OidcSettings::parse(&no_id, Some("https://w")).unwrap_err().to_string().contains("client-id"));
+        assert!(
+            OidcSettings::parse(&no_id, Some("https://w")).unwrap_err().to_string().contains("client-id")
+        );
         let ftp = RawOidc { issuer: Some("ftp://id.example.org".into()), ..raw.clone() };
         assert!(OidcSettings::parse(&ftp, Some("https://w")).is_err());
         let orphan = RawOidc { issuer: None, ..raw };

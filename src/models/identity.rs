@@ -37,11 +37,8 @@ pub async fn find<C: ConnectionTrait>(
     issuer: &str,
     subject: &str,
 ) -> Result<Option<(Model, user::Model)>, DbErr> {
-    let Some(link) = Entity::find()
-        .filter(Column::Issuer.eq(issuer))
-        .filter(Column::Subject.eq(subject))
-        .one(db)
-        .await?
+    let Some(link) =
+        Entity::find().filter(Column::Issuer.eq(issuer)).filter(Column::Subject.eq(subject)).one(db).await?
     else {
         return Ok(None);
     };
@@ -147,8 +144,14 @@ pub async fn sign_up<C: TransactionTrait + ConnectionTrait>(
         Ok(link) => {
             attempt.commit().await?;
             let actor = Actor::Member { id: member.id, name: member.username.clone(), address: None };
-            audit::record(&txn, &actor, Action::UserAdd, &member.username, &format!("role {}, {how}", member.role))
-                .await?;
+            audit::record(
+                &txn,
+                &actor,
+                Action::UserAdd,
+                &member.username,
+                &format!("role {}, {how}", member.role),
+            )
+            .await?;
             txn.commit().await?;
             Ok(SignUp::Created(member, link))
         }

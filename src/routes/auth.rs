@@ -266,7 +266,14 @@ async fn login(
         errors.password.push("Password is required.".into());
     }
     if !errors.is_empty() {
-        return login_page(&shell, &state, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
+        return login_page(
+            &shell,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            echo(&form.username),
+            next,
+            errors,
+        );
     }
 
     let device = KnownDevice::read(&cookies, &state.cookie_key, state.settings.secure_cookies);

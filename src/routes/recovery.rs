@@ -30,7 +30,9 @@ fn passwords_on(state: &AppState) -> Result<(), AppError> {
     if state.settings.password_login {
         Ok(())
     } else {
-        Err(AppError::Forbidden("This wiki signs members in through its single sign-on: it keeps no passwords to recover."))
+        Err(AppError::Forbidden(
+            "This wiki signs members in through its single sign-on: it keeps no passwords to recover.",
+        ))
     }
 }
 

@@ -143,8 +143,12 @@ async fn callback(
 
     // Counted like a failed login until it succeeds: a client replaying callbacks is throttled.
     let client = origin.client.key();
-    let ticket = match throttle::take(&state.db.write, &format!("login-address|{client}"), state.settings.limits.address_login)
-        .await?
+    let ticket = match throttle::take(
+        &state.db.write,
+        &format!("login-address|{client}"),
+        state.settings.limits.address_login,
+    )
+    .await?
     {
         Verdict::Admitted(ticket) => ticket,
         Verdict::Refused { retry_after } => {
@@ -168,7 +172,9 @@ async fn callback(
 /// "member"; whatever the rules of usernames refuse is left out.
 fn wanted_name(identity: &Identity) -> Username {
     let from_email = identity.email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned);
-    for candidate in [identity.preferred_username.clone(), from_email, identity.name.clone()].into_iter().flatten() {
+    for candidate in
+        [identity.preferred_username.clone(), from_email, identity.name.clone()].into_iter().flatten()
+    {
         let cut: String = candidate.trim().chars().take(crate::domain::USERNAME_MAX).collect();
         if let Ok(name) = Username::parse(&cut) {
             return name;
@@ -188,41 +194,43 @@ async fn sign_in(
 ) -> Result<Response, AppError> {
     let settings = &provider(state)?.settings;
     let how = format!("first sign-in with {}", settings.name);
-    let (mut member, link, created) = match identity::find(&state.db.read, &identity.issuer, &identity.subject).await? {
-        Some((link, member)) => (member, link, false),
-        None => {
-            // With an admin group, the group decides who administers, not being first.
-            let first_is_admin = settings.admin_group.is_none();
-            match identity::sign_up(
-                &state.db.write,
-                &identity.issuer,
-                &identity.subject,
-                &wanted_name(identity),
-                Role::Editor,
-                first_is_admin,
-                &how,
-            )
-            .await?
-            {
-                SignUp::Created(member, link) => (member, link, true),
-                SignUp::Existing(member, link) => (member, link, false),
+    let (mut member, link, created) =
+        match identity::find(&state.db.read, &identity.issuer, &identity.subject).await? {
+            Some((link, member)) => (member, link, false),
+            None => {
+                // With an admin group, the group decides who administers, not being first.
+                let first_is_admin = settings.admin_group.is_none();
+                match identity::sign_up(
+                    &state.db.write,
+                    &identity.issuer,
+                    &identity.subject,
+                    &wanted_name(identity),
+                    Role::Editor,
+                    first_is_admin,
+                    &how,
+                )
+                .await?
+                {
+                    SignUp::Created(member, link) => (member, link, true),
+                    SignUp::Existing(member, link) => (member, link, false),
+                }
             }
-        }
-    };
+        };
     if member.is_blocked() {
         tracing::info!(user.id = member.id, "single sign-on refused: the account is blocked");
         return Err(AppError::Forbidden("This account is blocked."));
     }
     if created {
         tracing::info!(user.id = member.id, user.name = %member.username, "member made at first single sign-on");
-        if let Some(email) = &identity.email {
-            if email.len() <= 254 {
-                crate::models::email::set_verified(&state.db.write, member.id, email).await?;
-            }
+        if let Some(email) = &identity.email
+            && email.len() <= 254
+        {
+            crate::models::email::set_verified(&state.db.write, member.id, email).await?;
         }
     }
     if let Some(group) = &settings.admin_group {
-        member = follow_admin_group(state, member, identity.groups.iter().any(|g| g == group), origin).await?;
+        member =
+            follow_admin_group(state, member, identity.groups.iter().any(|g| g == group), origin).await?;
     }
     identity::touch(&state.db.write, link.id).await?;
     session::log_in(session, member.id, origin).await?;
@@ -231,7 +239,10 @@ async fn sign_in(
     if created {
         shell.flash(
             Kind::Success,
-            &format!("Welcome, {}! Your account was made from your {} sign-in.", member.username, settings.name),
+            &format!(
+                "Welcome, {}! Your account was made from your {} sign-in.",
+                member.username, settings.name
+            ),
         );
     } else {
         shell.flash(Kind::Success, "Login successful!");
@@ -252,7 +263,8 @@ async fn follow_admin_group(
         (true, _) => Role::Admin,
         (false, Role::Admin) => Role::Editor,
     };
-    let actor = Actor::Member { id: member.id, name: member.username.clone(), address: Some(origin.address.clone()) };
+    let actor =
+        Actor::Member { id: member.id, name: member.username.clone(), address: Some(origin.address.clone()) };
     match user::change_by(&state.db.write, &member.username, AdminChange::Role(role), &actor).await {
         Ok(_) => {
             tracing::info!(user.id = member.id, user.role = %role, "role set by the admin group");
@@ -281,7 +293,13 @@ async fn link(
 ) -> Result<Response, AppError> {
     let provider = provider(&state)?;
     let url = provider
-        .begin(&cookies, &state.cookie_key, state.settings.secure_cookies, "/profile/security".into(), Some(member.id))
+        .begin(
+            &cookies,
+            &state.cookie_key,
+            state.settings.secure_cookies,
+            "/profile/security".into(),
+            Some(member.id),
+        )
         .await
         .map_err(provider_error)?;
     Ok(Redirect::to(&url).into_response())
@@ -297,10 +315,21 @@ async fn link_finish(
     let name = &provider(state)?.settings.name;
     // The member who started the link must still be the one signed in here.
     let Some(current) = viewer.member.as_ref().filter(|m| m.id == user_id) else {
-        return Err(AppError::Forbidden("Linking was started by another session: sign in and start it again."));
+        return Err(AppError::Forbidden(
+            "Linking was started by another session: sign in and start it again.",
+        ));
     };
     let member = user::find_by_id(&state.db.read, current.id).await?.ok_or(AppError::NotFound)?;
-    match identity::link(&state.db.write, &member, &identity.issuer, &identity.subject, &current.actor(), name).await {
+    match identity::link(
+        &state.db.write,
+        &member,
+        &identity.issuer,
+        &identity.subject,
+        &current.actor(),
+        name,
+    )
+    .await
+    {
         Ok(()) => {
             tracing::info!(user.id = member.id, "account at the OpenID provider linked");
             shell.flash(Kind::Success, &format!("Your {name} account is linked: you can sign in with it."));
@@ -327,9 +356,14 @@ async fn unlink(
             "Your account has no password of its own: this sign-in is your only way in, so it stays linked.",
         ));
     }
-    let removed =
-        identity::unlink(&state.db.write, &member, &provider.settings.issuer, &current.actor(), &provider.settings.name)
-            .await?;
+    let removed = identity::unlink(
+        &state.db.write,
+        &member,
+        &provider.settings.issuer,
+        &current.actor(),
+        &provider.settings.name,
+    )
+    .await?;
     if removed == 0 {
         shell.flash(Kind::Info, &format!("Your account is not linked to {}.", provider.settings.name));
     } else {

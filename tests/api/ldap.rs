@@ -143,7 +143,9 @@ async fn spawn_ldap(backend: Backend, mode: Mode) -> (TestApp, Slapd) {
     let mut options = Options::default();
     options.ldap.url = Some(slapd.url());
     match mode {
-        Mode::Template => options.ldap.bind_dn_template = Some("uid={username},ou=people,dc=example,dc=org".into()),
+        Mode::Template => {
+            options.ldap.bind_dn_template = Some("uid={username},ou=people,dc=example,dc=org".into())
+        }
         Mode::Search => {
             options.ldap.base_dn = Some("ou=people,dc=example,dc=org".into());
             options.ldap.bind_dn = Some(ADMIN_DN.into());

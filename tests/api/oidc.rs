@@ -51,7 +51,9 @@ impl Provider {
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start node (apt-get install nodejs; tests/peers/install.sh): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start node (apt-get install nodejs; tests/peers/install.sh): {e}")
+            });
         let stdout = child.stdout.take().expect("the provider's stdout");
         let mut lines = BufReader::new(stdout).lines();
         let started = Instant::now();
@@ -78,7 +80,8 @@ impl Provider {
 
     /// From now on the ID tokens it hands out carry this fault (`none` to stop).
     pub async fn tamper(&self, mode: &str) {
-        let response = self.http.post(format!("{}/test/tamper?mode={mode}", self.issuer)).send().await.unwrap();
+        let response =
+            self.http.post(format!("{}/test/tamper?mode={mode}", self.issuer)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 }
@@ -129,7 +132,12 @@ pub fn account<'a>(sub: &'a str, username: &'a str) -> Account<'a> {
 impl Sso {
     /// Goes through the provider, from a redirect to it, and stops at the redirect back to
     /// Quire: returns the callback's path and query, not yet followed.
-    pub async fn through_provider(&self, browser: &Browser, to_provider: reqwest::Response, who: Account<'_>) -> String {
+    pub async fn through_provider(
+        &self,
+        browser: &Browser,
+        to_provider: reqwest::Response,
+        who: Account<'_>,
+    ) -> String {
         assert_eq!(to_provider.status(), StatusCode::SEE_OTHER, "Quire sends the browser to the provider");
         let mut url = location(to_provider.headers());
         assert!(url.starts_with(&self.provider.issuer), "to the provider: {url}");
@@ -488,16 +496,20 @@ async fn with_password_login_off_only_single_sign_on_is_offered(backend: Backend
     assert!(body.contains(&format!("Sign in with {NAME}")), "{body}");
     assert!(!body.contains(r#"name="password""#), "no password form: {body}");
     // A password posted anyway (a local account made at the command line) is refused.
-    let hash = quire::auth::password::hash_blocking(&quire::domain::Password::unchecked(PASSWORD.into())).unwrap();
+    let hash =
+        quire::auth::password::hash_blocking(&quire::domain::Password::unchecked(PASSWORD.into())).unwrap();
     let name = quire::domain::Username::parse("root").unwrap();
-    quire::models::user::create(&sso.app.state.db.write, &name, &hash, quire::access::Role::Admin).await.unwrap();
+    quire::models::user::create(&sso.app.state.db.write, &name, &hash, quire::access::Role::Admin)
+        .await
+        .unwrap();
     assert!(!body.contains(r#"href="/register""#), "no registration link: {body}");
     // No page has a password form now: the request is made by hand, with a valid visitor token.
     let visitor = "ab".repeat(32);
     browser.set_cookie(quire::cookies::VISITOR, &visitor);
     let token = sso.app.state.csrf.token(&format!("visitor:{visitor}"));
-    let response =
-        browser.post_form("/login", &[("username", "root"), ("password", PASSWORD), ("csrf_token", &token)]).await;
+    let response = browser
+        .post_form("/login", &[("username", "root"), ("password", PASSWORD), ("csrf_token", &token)])
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.unwrap().contains("single sign-on only"));
     assert!(!browser.is_logged_in().await);
