@@ -37,7 +37,7 @@ pub fn router() -> Routes {
 }
 
 fn provider(state: &AppState) -> Result<&oidc::Oidc, AppError> {
-    state.oidc.as_ref().ok_or(AppError::NotFound)
+    state.oidc.as_ref().ok_or(AppError::NotFoundWith("This wiki has no single sign-on."))
 }
 
 #[derive(Deserialize, Default)]

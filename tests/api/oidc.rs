@@ -48,12 +48,22 @@ impl Provider {
             .env("CLIENT_ID", CLIENT_ID)
             .env("CLIENT_SECRET", CLIENT_SECRET)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start node (apt-get install nodejs; tests/peers/install.sh): {e}")
             });
+        // Its errors are shown; its notes that it runs as a development setup are not.
+        let stderr = child.stderr.take().expect("the provider's stderr");
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if !line.starts_with("oidc-provider WARNING") {
+                    eprintln!("oidc-provider: {line}");
+                }
+            }
+        });
         let stdout = child.stdout.take().expect("the provider's stdout");
         let mut lines = BufReader::new(stdout).lines();
         let started = Instant::now();
@@ -521,6 +531,23 @@ async fn with_password_login_off_only_single_sign_on_is_offered(backend: Backend
     assert_redirects_to(&sso.sign_in(browser, account("sub-alice", "alice")).await, "/");
 }
 
+async fn single_sign_on_works_on_a_members_only_wiki_and_returns_to_the_page_asked_for(backend: Backend) {
+    let sso = spawn_sso(backend, |_| {}).await;
+    let admin = sso.app.member("root").await;
+    crate::access_helpers::set_setting(admin, "read_access", "members").await;
+    let visitor = sso.app.new_browser();
+    assert_redirects_to(&visitor.get("/recent").await, "/login?next=/recent");
+    let start = visitor.get("/login/oidc?next=%2Frecent").await;
+    let back = sso.through_provider(&visitor, start, account("sub-alice", "alice")).await;
+    assert_redirects_to(&visitor.get(&back).await, "/recent");
+    assert_eq!(visitor.get("/recent").await.status(), StatusCode::OK);
+    // Somewhere else than this wiki is not a place to return to.
+    let other = sso.app.new_browser();
+    let start = other.get("/login/oidc?next=https%3A%2F%2Fevil.example%2F").await;
+    let back = sso.through_provider(&other, start, account("sub-bob", "bob")).await;
+    assert_redirects_to(&other.get(&back).await, "/");
+}
+
 async fn a_provider_that_cannot_be_reached_gives_a_clear_error(backend: Backend) {
     let port = free_port();
     let mut options = Options { public_url: Some("http://127.0.0.1:1".into()), ..Options::default() };
@@ -558,5 +585,6 @@ crate::tests!(
     an_account_linked_to_another_member_cannot_be_linked_again,
     a_member_made_by_the_provider_cannot_unlink_their_only_way_in,
     with_password_login_off_only_single_sign_on_is_offered,
+    single_sign_on_works_on_a_members_only_wiki_and_returns_to_the_page_asked_for,
     a_provider_that_cannot_be_reached_gives_a_clear_error,
 );
