@@ -311,6 +311,25 @@ async fn a_forged_state_is_refused_and_nothing_is_stored(backend: Backend) {
     assert_eq!(sso.app.user_count().await, 0);
 }
 
+async fn a_sign_in_the_provider_declined_goes_back_to_the_login_page_saying_so(backend: Backend) {
+    let sso = spawn_sso(backend, |_| {}).await;
+    let browser = &sso.app.browser;
+    let start = browser.get("/login/oidc").await;
+    let authorize: reqwest::Url = location(start.headers()).parse().unwrap();
+    let state = authorize.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).unwrap();
+    assert!(
+        authorize.query_pairs().any(|(k, v)| k == "code_challenge_method" && v == "S256"),
+        "PKCE: {authorize}"
+    );
+    assert!(authorize.query_pairs().any(|(k, _)| k == "nonce"), "a nonce: {authorize}");
+    let declined = format!("/login/oidc/callback?error=access_denied&error_description=no&state={state}");
+    assert_redirects_to(&browser.get(&declined).await, "/login");
+    let (_, page) = browser.get_text("/login").await;
+    assert!(page.contains(&format!("{NAME} did not sign you in (access_denied)")), "{page}");
+    assert_eq!(sso.app.user_count().await, 0);
+    assert!(!browser.is_logged_in().await);
+}
+
 async fn a_callback_without_its_flow_is_refused(backend: Backend) {
     let sso = spawn_sso(backend, |_| {}).await;
     let back = sso.callback_for(&sso.app.browser, account("sub-alice", "alice")).await;
@@ -572,6 +591,7 @@ crate::tests!(
     a_taken_username_is_made_unique_and_never_attached_to_the_local_account,
     logout_ends_a_single_sign_on_session,
     a_forged_state_is_refused_and_nothing_is_stored,
+    a_sign_in_the_provider_declined_goes_back_to_the_login_page_saying_so,
     a_callback_without_its_flow_is_refused,
     a_replayed_code_is_refused_by_the_provider_and_signs_nobody_in,
     a_token_signed_by_another_key_is_refused,
