@@ -47,15 +47,22 @@ const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// The Content-Security-Policy of every response: no inline script, nothing framed, and images
 /// from this site only, unless the operator allowed other hosts (`--image-hosts`): a page must not
-/// embed a third party's tracking pixel by default.
-pub fn content_security_policy(image_sources: &[String]) -> String {
+/// embed a third party's tracking pixel by default. With single sign-on, forms may also lead to
+/// the provider's origin (linking an account is a form whose answer redirects there, and
+/// browsers apply `form-action` to redirects).
+pub fn content_security_policy(image_sources: &[String], sign_in_origin: Option<&str>) -> String {
     let mut img_src = String::from("'self'");
     for source in image_sources {
         img_src.push(' ');
         img_src.push_str(source);
     }
+    let mut form_action = String::from("'self'");
+    if let Some(origin) = sign_in_origin {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src {img_src}; form-action 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src {img_src}; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'; connect-src 'self'"
     )
 }
@@ -91,6 +98,10 @@ pub struct Shared {
     pub cache: crate::cache::Cache,
     /// The SMTP relay, when `--smtp-url` set one.
     pub mailer: Option<crate::mail::Mailer>,
+    /// The OpenID provider, when `--oidc-issuer` set one.
+    pub oidc: Option<crate::auth::oidc::Oidc>,
+    /// The LDAP directory, when `--ldap-url` set one.
+    pub directory: Option<crate::auth::ldap::Directory>,
 }
 
 impl AppState {
@@ -101,12 +112,19 @@ impl AppState {
         cookie_material.update(secret);
         let metrics = crate::metrics::Metrics::new();
         let (hits, misses) = metrics.cache_counters();
+        let oidc = match (&settings.oidc, &settings.public_url) {
+            (Some(oidc), Some(public_url)) => Some(crate::auth::oidc::Oidc::new(oidc.clone(), public_url)?),
+            _ => None,
+        };
+        let directory = settings.ldap.clone().map(crate::auth::ldap::Directory::new).transpose()?;
         let mailer = match (&settings.mail, &settings.public_url) {
             (Some(mail), Some(public_url)) => Some(crate::mail::Mailer::new(mail, public_url)?),
             _ => None,
         };
         Ok(Self(Arc::new(Shared {
             mailer,
+            oidc,
+            directory,
             cache: crate::cache::Cache::new(settings.cache_bytes, hits, misses),
             hasher: Hasher::new(settings.hash_concurrency, settings.limits.hash_queue),
             csrf: CsrfKey::derive(secret),
@@ -145,8 +163,11 @@ pub async fn migrate(db: &Db) -> anyhow::Result<()> {
 
 /// The Content-Security-Policy every page carries unless its handler set a stricter one.
 fn csp_header(state: &AppState) -> HeaderValue {
-    HeaderValue::try_from(content_security_policy(&state.settings.image_sources))
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+    HeaderValue::try_from(content_security_policy(
+        &state.settings.image_sources,
+        state.oidc.as_ref().map(|oidc| oidc.origin()).as_deref(),
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
 }
 
 /// The headers every answer carries: (name, value, whether it replaces a handler's own). A

@@ -230,6 +230,57 @@ pub struct ServeArgs {
     /// The sender of Quire's mails, like "Wiki <wiki@example.org>".
     #[arg(long, env = "QUIRE_SMTP_FROM", value_name = "ADDRESS")]
     pub smtp_from: Option<String>,
+    /// The OpenID Connect issuer for single sign-on, like https://id.example.org/realms/wiki (discovery is read from ISSUER/.well-known/openid-configuration). Needs --oidc-client-id and --public-url; register PUBLIC_URL/login/oidc/callback at the provider. [default: none: no single sign-on]
+    #[arg(long, env = "QUIRE_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// This wiki's client id at the OpenID provider.
+    #[arg(long, env = "QUIRE_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// This wiki's client secret at the OpenID provider (sent with HTTP Basic authentication). [default: none: a public client, PKCE only]
+    #[arg(long, env = "QUIRE_OIDC_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// The provider's name on the login page's button: "Sign in with NAME". [default: single sign-on]
+    #[arg(long, env = "QUIRE_OIDC_NAME", value_name = "NAME")]
+    pub oidc_name: Option<String>,
+    /// The ID-token claim that lists a member's groups (read for --oidc-admin-group; Quire has no groups of its own yet). [default: groups]
+    #[arg(long, env = "QUIRE_OIDC_GROUPS_CLAIM", value_name = "CLAIM")]
+    pub oidc_groups_claim: Option<String>,
+    /// Members in this group (in the groups claim) are admins, set at each sign-in; leaving it takes admin away (except from the last admin). [default: none: roles are Quire's own]
+    #[arg(long, env = "QUIRE_OIDC_ADMIN_GROUP", value_name = "GROUP")]
+    pub oidc_admin_group: Option<String>,
+    /// Offer the username and password form on /login (and registration, password recovery); false leaves single sign-on as the only way in (needs --oidc-issuer).
+    #[arg(long, env = "QUIRE_PASSWORD_LOGIN", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub password_login: bool,
+    /// The LDAP directory members sign in with, by their directory password on the login form: ldap://host:389 or ldaps://host:636. [default: none: no directory]
+    #[arg(long, env = "QUIRE_LDAP_URL", value_name = "URL")]
+    pub ldap_url: Option<String>,
+    /// The DN a member binds as, with {username} (escaped) in it: "uid={username},ou=people,dc=example,dc=org". Either this or --ldap-base-dn.
+    #[arg(long, env = "QUIRE_LDAP_BIND_DN_TEMPLATE", value_name = "DN")]
+    pub ldap_bind_dn_template: Option<String>,
+    /// Search-then-bind: where members' entries are searched for (the whole subtree).
+    #[arg(long, env = "QUIRE_LDAP_BASE_DN", value_name = "DN")]
+    pub ldap_base_dn: Option<String>,
+    /// Search-then-bind: the filter that finds a member's entry, with {username} (escaped) in it. [default: (uid={username})]
+    #[arg(long, env = "QUIRE_LDAP_USER_FILTER", value_name = "FILTER")]
+    pub ldap_user_filter: Option<String>,
+    /// Search-then-bind: the service account that searches. [default: none: an anonymous search]
+    #[arg(long, env = "QUIRE_LDAP_BIND_DN", value_name = "DN")]
+    pub ldap_bind_dn: Option<String>,
+    /// Search-then-bind: the service account's password.
+    #[arg(long, env = "QUIRE_LDAP_BIND_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    pub ldap_bind_password: Option<String>,
+    /// Upgrade an ldap:// connection with StartTLS before binding.
+    #[arg(long, env = "QUIRE_LDAP_STARTTLS", value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ldap_starttls: bool,
+    /// Trust only the certificates in this PEM file for the directory's TLS. [default: the system's roots]
+    #[arg(long, env = "QUIRE_LDAP_CA_FILE", value_name = "FILE")]
+    pub ldap_ca_file: Option<PathBuf>,
+    /// Do not check the directory's certificate. For tests only: anyone on the path can read the passwords.
+    #[arg(long, env = "QUIRE_LDAP_INSECURE_SKIP_VERIFY", value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ldap_insecure_skip_verify: bool,
+    /// The attribute of a member's entry that holds their email address (kept as verified at their first sign-in). [default: mail]
+    #[arg(long, env = "QUIRE_LDAP_EMAIL_ATTRIBUTE", value_name = "ATTRIBUTE")]
+    pub ldap_email_attribute: Option<String>,
     /// Scheduled backups kept; older quire-backup-*.zip files in the backup dir are removed (no other file is). [default: 7]
     #[arg(long, env = "QUIRE_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
@@ -274,6 +325,27 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxies.clone(),
             smtp_url: self.smtp_url.clone(),
             smtp_from: self.smtp_from.clone(),
+            oidc: crate::auth::oidc::RawOidc {
+                issuer: self.oidc_issuer.clone(),
+                client_id: self.oidc_client_id.clone(),
+                client_secret: self.oidc_client_secret.clone(),
+                name: self.oidc_name.clone(),
+                groups_claim: self.oidc_groups_claim.clone(),
+                admin_group: self.oidc_admin_group.clone(),
+            },
+            ldap: crate::auth::ldap::RawLdap {
+                url: self.ldap_url.clone(),
+                bind_dn_template: self.ldap_bind_dn_template.clone(),
+                bind_dn: self.ldap_bind_dn.clone(),
+                bind_password: self.ldap_bind_password.clone(),
+                base_dn: self.ldap_base_dn.clone(),
+                user_filter: self.ldap_user_filter.clone(),
+                starttls: self.ldap_starttls,
+                ca_file: self.ldap_ca_file.clone(),
+                insecure_skip_verify: self.ldap_insecure_skip_verify,
+                email_attribute: self.ldap_email_attribute.clone(),
+            },
+            password_login: Some(self.password_login),
             ..self.state.raw()
         })
     }

@@ -53,6 +53,12 @@ pub struct Settings {
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// The SMTP relay and sender (`--smtp-url`, `--smtp-from`); `None`: no mail is sent.
     pub mail: Option<crate::mail::MailSettings>,
+    /// OpenID Connect sign-in (`--oidc-*`); `None`: none.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
+    /// LDAP sign-in (`--ldap-*`); `None`: none.
+    pub ldap: Option<crate::auth::ldap::LdapSettings>,
+    /// The username and password form on /login (`--password-login`); off only with another way in.
+    pub password_login: bool,
 }
 
 /// Scheduled backups: how often, where, and how many are kept.
@@ -262,6 +268,9 @@ impl std::fmt::Debug for Settings {
             .field("backups", &self.backups)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("mail", &self.mail)
+            .field("oidc", &self.oidc)
+            .field("ldap", &self.ldap)
+            .field("password_login", &self.password_login)
             .finish_non_exhaustive()
     }
 }
@@ -271,6 +280,10 @@ impl std::fmt::Debug for Settings {
 pub struct Secret(Vec<u8>);
 
 impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -312,6 +325,12 @@ pub struct RawSettings {
     pub smtp_url: Option<String>,
     /// `--smtp-from`, needed with `--smtp-url`.
     pub smtp_from: Option<String>,
+    /// `--oidc-*` [default: none: no single sign-on].
+    pub oidc: crate::auth::oidc::RawOidc,
+    /// `--ldap-*` [default: none: no directory].
+    pub ldap: crate::auth::ldap::RawLdap,
+    /// `--password-login` [default: true].
+    pub password_login: Option<bool>,
 }
 
 /// The largest page-view cache accepted, in MiB: a typo (a size in bytes) must not be taken.
@@ -391,6 +410,16 @@ impl Settings {
             None => None,
         };
 
+        let oidc = crate::auth::oidc::OidcSettings::parse(&raw.oidc, public_url.as_deref())?;
+        let ldap = crate::auth::ldap::LdapSettings::parse(&raw.ldap)?;
+        let password_login = raw.password_login.unwrap_or(true);
+        if !password_login && oidc.is_none() {
+            bail!(
+                "--password-login=false (QUIRE_PASSWORD_LOGIN) hides the only way in: it needs single \
+                 sign-on (--oidc-issuer)"
+            );
+        }
+
         Ok(Self {
             bind,
             data_dir,
@@ -408,6 +437,9 @@ impl Settings {
             backups,
             trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
             mail,
+            oidc,
+            ldap,
+            password_login,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct Shell {
     pub theme: Theme,
     /// The path and query of the request.
     here: String,
+    /// Passwords sign in (`--password-login`): registration is offered only then.
+    password_login: bool,
 }
 
 impl FromRequestParts<AppState> for Shell {
@@ -33,6 +35,7 @@ impl FromRequestParts<AppState> for Shell {
             flash: Flash::from_request_parts(parts, state).await?,
             theme: Theme::of(parts),
             here: parts.uri.path_and_query().map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
+            password_login: state.settings.password_login,
         })
     }
 }
@@ -74,7 +77,8 @@ impl Shell {
             is_admin: user.is_admin(),
         });
         let csrf_token = self.member_csrf_token();
-        let show_register = self.viewer.wiki.is_some_and(|wiki| wiki.registration == Registration::Open);
+        let show_register = self.password_login
+            && self.viewer.wiki.is_some_and(|wiki| wiki.registration == Registration::Open);
         Layout {
             user,
             flashes: self.flash.take(),

@@ -195,6 +195,10 @@ pub struct TwoFactorLoginPage {
 pub struct LoginPage {
     pub layout: Layout,
     pub csrf_token: String,
+    /// The name on the "Sign in with NAME" button, when single sign-on is set up.
+    pub sso_name: Option<String>,
+    /// The username and password form is shown (`--password-login`).
+    pub password_login: bool,
     pub username: String,
     pub next: String,
     pub errors: FieldErrors,
@@ -456,6 +460,12 @@ pub struct SecurityPage {
     pub email: Option<String>,
     /// Mail is set up.
     pub mail: bool,
+    /// The single sign-on's name, when there is one.
+    pub sso_name: Option<String>,
+    /// The member's account at that provider is linked.
+    pub sso_linked: bool,
+    /// The member has a password of their own (members made by a sign-in provider do not).
+    pub has_password: bool,
     pub errors: FieldErrors,
 }
 

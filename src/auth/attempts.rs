@@ -99,7 +99,10 @@ pub async fn log_in(
         return Err(refused);
     }
 
-    let stored = found.as_ref().map(|member| member.password_hash.clone());
+    // A member without a password of their own (made by a sign-in provider) is checked against
+    // the dummy hash like an unknown name: the same cost, and it never verifies.
+    let stored = found.as_ref().map(|member| member.password_hash.clone()).filter(|hash| !hash.is_empty());
+    let for_directory = state.directory.as_ref().map(|_| Password::unchecked(password.expose().to_owned()));
     let verified = match state.hasher.verify(Asker { client, known_device: known }, password, stored).await {
         Ok(verified) => verified,
         Err(err) => {
@@ -109,6 +112,25 @@ pub async fn log_in(
             give_back(state, &mut counters).await?;
             return Err(err.into());
         }
+    };
+
+    // Not this wiki's password: the directory's, when there is one. A directory member is
+    // found by their entry, never by a local account of the same name.
+    let (found, verified) = match (verified, &state.directory, for_directory) {
+        (false, Some(directory), Some(password)) => {
+            match directory.authenticate(account, password.expose()).await {
+                Ok(Some(entry)) => (Some(directory_member(state, account, &entry).await?), true),
+                Ok(None) => (found, false),
+                Err(unreachable) => {
+                    tracing::warn!(error = %unreachable, "login: the LDAP directory cannot be reached");
+                    give_back(state, &mut counters).await?;
+                    return Err(AppError::Unavailable(
+                        "The directory that checks passwords cannot be reached right now. Please try again later.",
+                    ));
+                }
+            }
+        }
+        _ => (found, verified),
     };
 
     let (pair, others) = counters.split_at_mut(1);
@@ -131,6 +153,51 @@ pub async fn log_in(
                 _ => LoginOutcome::Failed,
             })
         }
+    }
+}
+
+/// The member linked to a directory entry whose password was just accepted, made at their
+/// first sign-in (named as typed, made unique; the entry's address kept as verified).
+async fn directory_member(
+    state: &AppState,
+    typed: &str,
+    entry: &crate::auth::ldap::Entry,
+) -> Result<user::Model, AppError> {
+    use crate::models::identity::{self, SignUp};
+    let issuer = crate::auth::ldap::ISSUER;
+    if entry.subject.len() > identity::MAX_LEN {
+        return Err(AppError::BadRequest(
+            "The directory's id of this account is too long for this wiki.".into(),
+        ));
+    }
+    if let Some((link, member)) = identity::find(&state.db.read, issuer, &entry.subject).await? {
+        identity::touch(&state.db.write, link.id).await?;
+        return Ok(member);
+    }
+    let wanted: String = typed.chars().take(crate::domain::USERNAME_MAX).collect();
+    let wanted = crate::domain::Username::parse(&wanted)
+        .or_else(|_| crate::domain::Username::parse("member"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let how = "first sign-in with the LDAP directory";
+    match identity::sign_up(
+        &state.db.write,
+        issuer,
+        &entry.subject,
+        &wanted,
+        crate::access::Role::Editor,
+        true,
+        how,
+    )
+    .await?
+    {
+        SignUp::Created(member, _) => {
+            tracing::info!(user.id = member.id, user.name = %member.username, "member made at first directory sign-in");
+            if let Some(email) = entry.email.as_deref().filter(|e| e.len() <= 254 && e.contains('@')) {
+                crate::models::email::set_verified(&state.db.write, member.id, email).await?;
+            }
+            Ok(member)
+        }
+        SignUp::Existing(member, _) => Ok(member),
     }
 }
 

@@ -4,6 +4,8 @@ pub mod attempts;
 pub mod csrf;
 pub mod device;
 pub mod forms;
+pub mod ldap;
+pub mod oidc;
 pub mod password;
 pub mod pending;
 pub mod session;

@@ -89,6 +89,8 @@ fn open_to_visitors(path: &str) -> bool {
         path,
         "/login"
             | "/login/two-factor"
+            | crate::auth::oidc::START_PATH
+            | crate::auth::oidc::CALLBACK_PATH
             | "/register"
             | "/favicon.ico"
             | "/password/forgot"

@@ -78,6 +78,10 @@ pub enum Action {
     PageDelete,
     PageRestore,
     PasswordReset,
+    /// A member linked an account at an identity provider to theirs.
+    IdentityLink,
+    /// A member removed such a link.
+    IdentityUnlink,
 }
 
 impl Action {
@@ -94,6 +98,8 @@ impl Action {
             Self::PageDelete => "page_delete",
             Self::PageRestore => "page_restore",
             Self::PasswordReset => "password_reset",
+            Self::IdentityLink => "identity_link",
+            Self::IdentityUnlink => "identity_unlink",
         }
     }
 }

@@ -195,6 +195,19 @@ pub const TABLES: &[Table] = &[
         serial: Some("id"),
     },
     Table {
+        name: "identities",
+        columns: &[
+            int("id"),
+            int("user_id"),
+            text("issuer"),
+            text("subject"),
+            big("created_at"),
+            big("last_login_at"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
         name: "sessions",
         columns: &[text("id"), int("user_id"), text("data"), big("expires_at")],
         order_by: &["id"],
@@ -214,7 +227,8 @@ pub const ADDED_LATER: &[(&str, &str)] = &[("audit_log", "address")];
 
 /// Tables added after version 1 of the archive format: an archive made before them restores
 /// with them empty.
-pub const TABLES_ADDED_LATER: &[&str] = &["two_factor", "recovery_codes", "emails", "email_tokens"];
+pub const TABLES_ADDED_LATER: &[&str] =
+    &["two_factor", "recovery_codes", "emails", "email_tokens", "identities"];
 
 /// True when `name` of `table` is one of [`ADDED_LATER`].
 pub fn added_later(table: &str, name: &str) -> bool {
@@ -234,6 +248,7 @@ const CONTENT_TABLES: &[&str] = &[
     "two_factor",
     "recovery_codes",
     "emails",
+    "identities",
 ];
 
 /// The table of that name, if Quire has one.

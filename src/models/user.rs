@@ -260,7 +260,7 @@ pub async fn first_id<C: ConnectionTrait>(db: &C) -> Result<Option<i32>, DbErr> 
 }
 
 /// Sets a member's role (the last-admin rule is checked by [`apply_change`]).
-async fn set_role<C: ConnectionTrait>(db: &C, id: i32, role: Role) -> Result<(), DbErr> {
+pub(crate) async fn set_role<C: ConnectionTrait>(db: &C, id: i32, role: Role) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::Role, Expr::value(role.as_str()))
         .filter(Column::Id.eq(id))

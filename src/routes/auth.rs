@@ -61,6 +61,9 @@ struct RegisterQuery {
 /// Whether this visitor may register now: with a valid invitation always, without one only
 /// while registration is open. A refusal says why.
 async fn may_register(state: &AppState, invite: &str) -> Result<(), AppError> {
+    if !state.settings.password_login {
+        return Err(AppError::Forbidden("Members join this wiki by signing in with its single sign-on."));
+    }
     if !invite.trim().is_empty() {
         return match invite::check(&state.db.read, invite).await? {
             Ok(_) => Ok(()),
@@ -185,7 +188,7 @@ async fn login_form(
     query: Result<Query<NextQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let username = just_registered(&cookies, &state);
-    login_page(&shell, StatusCode::OK, username, next_of(query), FieldErrors::default())
+    login_page(&shell, &state, StatusCode::OK, username, next_of(query), FieldErrors::default())
 }
 
 /// The name registered in this browser a moment ago (taken: it fills the login form once).
@@ -215,6 +218,7 @@ fn remember_registered(cookies: &tower_cookies::Cookies, state: &AppState, usern
 
 fn login_page(
     shell: &Shell,
+    state: &AppState,
     status: StatusCode,
     username: String,
     next: String,
@@ -223,7 +227,15 @@ fn login_page(
     let next = if next == "/" { String::new() } else { next };
     render(
         status,
-        LoginPage { csrf_token: shell.csrf_token(), layout: shell.layout(), username, next, errors },
+        LoginPage {
+            csrf_token: shell.csrf_token(),
+            layout: shell.layout(),
+            sso_name: state.oidc.as_ref().map(|oidc| oidc.settings.name.clone()),
+            password_login: state.settings.password_login,
+            username,
+            next,
+            errors,
+        },
     )
 }
 
@@ -241,6 +253,11 @@ async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
     let next = next_of(query);
+    if !state.settings.password_login {
+        return Err(AppError::Forbidden(
+            "This wiki signs members in through its single sign-on only: use the button on the login page.",
+        ));
+    }
     let mut errors = FieldErrors::default();
     if form.username.trim().is_empty() {
         errors.username.push("Username is required.".into());
@@ -249,7 +266,14 @@ async fn login(
         errors.password.push("Password is required.".into());
     }
     if !errors.is_empty() {
-        return login_page(&shell, StatusCode::UNPROCESSABLE_ENTITY, echo(&form.username), next, errors);
+        return login_page(
+            &shell,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            echo(&form.username),
+            next,
+            errors,
+        );
     }
 
     let device = KnownDevice::read(&cookies, &state.cookie_key, state.settings.secure_cookies);
@@ -259,7 +283,7 @@ async fn login(
         LoginOutcome::Blocked(user) => {
             tracing::info!(user.id = user.id, "login refused: the account is blocked");
             errors.form.push("This account is blocked.".into());
-            login_page(&shell, StatusCode::FORBIDDEN, echo(&form.username), next, errors)
+            login_page(&shell, &state, StatusCode::FORBIDDEN, echo(&form.username), next, errors)
         }
         LoginOutcome::Verified(user) => {
             if two_factor::is_enabled(&state.db.read, user.id).await? {
@@ -273,7 +297,7 @@ async fn login(
         LoginOutcome::Failed => {
             tracing::info!("failed login");
             errors.form.push(INVALID_LOGIN.into());
-            login_page(&shell, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
+            login_page(&shell, &state, StatusCode::UNAUTHORIZED, echo(&form.username), next, errors)
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod main;
 pub mod profile;
 pub mod recovery;
 pub mod security;
+pub mod sso;
 pub mod wiki;
 
 /// The routes of a module, remembering which paths accept POST — so that a test can send each
@@ -101,6 +102,7 @@ fn all() -> Routes {
         .merge(browse::router())
         .merge(profile::router())
         .merge(security::router())
+        .merge(sso::router())
         .merge(recovery::router())
         .merge(admin::router())
 }

@@ -25,6 +25,17 @@ use crate::models::{session, user};
 use crate::shell::Shell;
 use crate::templates::{FieldErrors, ForgotPage, ResetPage, VerifyEmailPage};
 
+/// Password recovery exists only while passwords sign in (`--password-login`).
+fn passwords_on(state: &AppState) -> Result<(), AppError> {
+    if state.settings.password_login {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "This wiki signs members in through its single sign-on: it keeps no passwords to recover.",
+        ))
+    }
+}
+
 pub fn router() -> Routes {
     Routes::new()
         .post("/password/forgot", get(forgot_form).post(forgot))
@@ -43,6 +54,7 @@ struct TokenQuery {
 }
 
 async fn forgot_form(shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
+    passwords_on(&state)?;
     forgot_page(&shell, &state, StatusCode::OK, false, FieldErrors::default())
 }
 
@@ -81,6 +93,7 @@ async fn forgot(
     State(state): State<AppState>,
     CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> Result<Response, AppError> {
+    passwords_on(&state)?;
     let Some(mailer) = state.mailer.clone() else {
         return forgot_page(&shell, &state, StatusCode::CONFLICT, false, FieldErrors::default());
     };
@@ -135,6 +148,7 @@ async fn reset_form(
     State(state): State<AppState>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
+    passwords_on(&state)?;
     let token = query.map(|Query(q)| q.token).unwrap_or_default();
     if email::peek(&state.db.read, &token, Purpose::Reset).await?.is_none() {
         return Err(AppError::NotFoundWith(BAD_LINK));
@@ -176,6 +190,7 @@ async fn reset(
     State(state): State<AppState>,
     CsrfForm(form): CsrfForm<ResetForm>,
 ) -> Result<Response, AppError> {
+    passwords_on(&state)?;
     let Some(found) = email::peek(&state.db.read, &form.token, Purpose::Reset).await? else {
         return Err(AppError::NotFoundWith(BAD_LINK));
     };

@@ -85,6 +85,11 @@ async fn security_page(
             two_factor_on,
             email: crate::models::email::verified_of(&state.db.read, member.id).await?,
             mail: state.mailer.is_some(),
+            sso_name: state.oidc.as_ref().map(|oidc| oidc.settings.name.clone()),
+            sso_linked: super::sso::linked(state, member.id).await?,
+            has_password: user::find_by_id(&state.db.read, member.id)
+                .await?
+                .is_some_and(|account| !account.password_hash.is_empty()),
             errors,
         },
     )

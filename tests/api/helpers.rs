@@ -145,6 +145,12 @@ pub struct Options {
     /// `--smtp-url`, `--smtp-from`.
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
+    /// The address to listen on [default: 127.0.0.1:0] (a provider must know the callback first).
+    pub bind: Option<std::net::SocketAddr>,
+    /// `--oidc-*`, `--ldap-*`, `--password-login`.
+    pub oidc: quire::auth::oidc::RawOidc,
+    pub ldap: quire::auth::ldap::RawLdap,
+    pub password_login: Option<bool>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -179,7 +185,7 @@ async fn start(
     options: Options,
 ) -> TestApp {
     let settings = Settings::resolve(RawSettings {
-        bind: Some("127.0.0.1:0".parse().unwrap()),
+        bind: Some(options.bind.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap())),
         data_dir: Some(data_dir.path().to_path_buf()),
         database_url: Some(database.url.clone()),
         public_url: options.public_url.clone(),
@@ -197,6 +203,9 @@ async fn start(
             .map(|list| quire::proxy::TrustedProxies::parse(list).expect("a valid proxy list")),
         smtp_url: options.smtp_url.clone(),
         smtp_from: options.smtp_from.clone(),
+        oidc: options.oidc.clone(),
+        ldap: options.ldap.clone(),
+        password_login: options.password_login,
         ..RawSettings::default()
     })
     .expect("test settings resolve");

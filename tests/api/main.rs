@@ -22,9 +22,11 @@ mod cli;
 mod connections;
 mod csrf;
 mod hygiene;
+mod ldap;
 mod limits;
 mod mail;
 mod observe;
+mod oidc;
 mod pages;
 mod peers;
 mod profile;
@@ -55,9 +57,11 @@ fn main() {
         ("csrf", csrf::tests()),
         ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
+        ("ldap", ldap::tests()),
         ("limits", limits::tests()),
         ("mail", mail::tests()),
         ("observe", observe::tests()),
+        ("oidc", oidc::tests()),
         ("pages", pages::tests()),
         ("profile", profile::tests()),
         ("profile_security", profile_security::tests()),
