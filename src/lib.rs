@@ -18,6 +18,7 @@ pub mod diff;
 pub mod domain;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod extract;
 pub mod flash;
 pub mod import;

@@ -20,6 +20,7 @@ mod m0011_search_text;
 mod m0012_audit_address;
 mod m0013_two_factor;
 mod m0014_email;
+mod m0017_files;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_audit_address::Migration),
             Box::new(m0013_two_factor::Migration),
             Box::new(m0014_email::Migration),
+            Box::new(m0017_files::Migration),
         ]
     }
 }

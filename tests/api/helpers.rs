@@ -145,6 +145,9 @@ pub struct Options {
     /// `--smtp-url`, `--smtp-from`.
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
+    /// `--max-upload` and `--storage-quota`, in bytes.
+    pub max_upload: Option<u64>,
+    pub storage_quota: Option<u64>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -197,6 +200,8 @@ async fn start(
             .map(|list| quire::proxy::TrustedProxies::parse(list).expect("a valid proxy list")),
         smtp_url: options.smtp_url.clone(),
         smtp_from: options.smtp_from.clone(),
+        max_upload: options.max_upload,
+        storage_quota: options.storage_quota,
         ..RawSettings::default()
     })
     .expect("test settings resolve");

@@ -21,6 +21,7 @@ mod cache;
 mod cli;
 mod connections;
 mod csrf;
+mod files;
 mod hygiene;
 mod limits;
 mod mail;
@@ -52,6 +53,7 @@ fn main() {
         ("cli", cli::tests()),
         ("connections", connections::tests()),
         ("csrf", csrf::tests()),
+        ("files", files::tests()),
         ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("limits", limits::tests()),
