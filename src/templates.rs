@@ -286,6 +286,19 @@ pub struct HistoryPage {
     pub rows: Vec<HistoryRow>,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
+    /// Uploads, deletions and restorations of the page's files, newest first.
+    pub file_events: Vec<FileEventRow>,
+}
+
+/// One line of a page's file history.
+pub struct FileEventRow {
+    pub what: &'static str,
+    pub name: String,
+    /// The version's download (uploads of a file that is not deleted).
+    pub href: Option<String>,
+    pub version: Option<i32>,
+    pub who: String,
+    pub time: String,
 }
 
 #[derive(Template)]

@@ -229,6 +229,19 @@ impl FromRequest<AppState> for CsrfUpload {
         if announced.is_some_and(|length| length > max.saturating_add(UPLOAD_FORM_SLACK)) {
             return Err(too_large(max));
         }
+        let is_multipart = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().starts_with("multipart/form-data"));
+        if !is_multipart {
+            // Another kind of form is refused too, and a forged one as forged.
+            // Read within the form limit: this route has no body limit of its own.
+            let body = axum::body::to_bytes(body, crate::app::FORM_BODY_LIMIT).await.unwrap_or_default();
+            let token: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+            csrf.verify(&token.csrf_token)?;
+            return Err(AppError::BadRequest("The upload must be sent as multipart/form-data.".into()));
+        }
         let multipart = Multipart::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|_| AppError::BadRequest("The upload must be sent as multipart/form-data.".into()))?;

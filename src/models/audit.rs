@@ -78,6 +78,9 @@ pub enum Action {
     PageDelete,
     PageRestore,
     PasswordReset,
+    /// A file of a page deleted (the target is the page, the detail the file's name).
+    FileDelete,
+    FileRestore,
 }
 
 impl Action {
@@ -94,6 +97,8 @@ impl Action {
             Self::PageDelete => "page_delete",
             Self::PageRestore => "page_restore",
             Self::PasswordReset => "password_reset",
+            Self::FileDelete => "file_delete",
+            Self::FileRestore => "file_restore",
         }
     }
 }

@@ -366,6 +366,7 @@ pub async fn add_version(
     }
     .insert(&txn)
     .await?;
+    super::search::reindex(&txn, new.page_id).await?;
     txn.commit().await?;
     Ok(number)
 }
@@ -436,15 +437,27 @@ pub async fn find<C: ConnectionTrait>(db: &C, page_id: i32, name: &str) -> Resul
     Ok(Some(Attachment { attachment, versions }))
 }
 
-/// Hides (`deleted`) or shows again an attachment and all its versions.
-pub async fn set_deleted<C: ConnectionTrait>(db: &C, attachment_id: i32, deleted: bool) -> Result<(), DbErr> {
+/// Hides (`deleted`) or shows again an attachment and all its versions (and its name in
+/// search).
+/// Recorded in the audit log (recent changes list it) as done by `actor` on the page `title`.
+pub async fn set_deleted(
+    db: &DatabaseConnection,
+    found: &attachment::Model,
+    deleted: bool,
+    actor: &super::audit::Actor,
+    title: &str,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
     let value = if deleted { Some(now_ms()) } else { None };
     attachment::Entity::update_many()
         .col_expr(attachment::Column::DeletedAt, SqExpr::value(value))
-        .filter(attachment::Column::Id.eq(attachment_id))
-        .exec(db)
+        .filter(attachment::Column::Id.eq(found.id))
+        .exec(&txn)
         .await?;
-    Ok(())
+    super::search::reindex(&txn, found.page_id).await?;
+    let action = if deleted { super::audit::Action::FileDelete } else { super::audit::Action::FileRestore };
+    super::audit::record(&txn, actor, action, title, &found.name).await?;
+    txn.commit().await
 }
 
 /// The live attachments among `(page title, name)` pairs: what a page's links to files reach.
@@ -546,3 +559,54 @@ pub async fn row_counts<C: ConnectionTrait>(db: &C) -> Result<[u64; 4], DbErr> {
     ])
 }
 
+
+/// One thing that happened to a page's files, for the page's history.
+#[derive(Debug, Clone)]
+pub struct FileEvent {
+    /// `uploaded`, `deleted` or `restored`.
+    pub what: &'static str,
+    pub name: String,
+    /// The version uploaded (uploads only).
+    pub version: Option<i32>,
+    pub who: String,
+    pub at: i64,
+}
+
+/// Uploads of a page's files (every version) and their deletions and restorations, newest
+/// first, at most `limit`.
+pub async fn events_for_page<C: ConnectionTrait>(
+    db: &C,
+    page_id: i32,
+    title: &str,
+    limit: usize,
+) -> Result<Vec<FileEvent>, DbErr> {
+    let mut events = Vec::new();
+    for attachment in list_for_page(db, page_id, true).await? {
+        for version in &attachment.versions {
+            events.push(FileEvent {
+                what: "uploaded",
+                name: attachment.attachment.name.clone(),
+                version: Some(version.version),
+                who: version.uploader_name.clone(),
+                at: version.created_at,
+            });
+        }
+    }
+    let marks = super::audit::Entity::find()
+        .filter(super::audit::Column::Target.eq(title))
+        .filter(super::audit::Column::Action.is_in(["file_delete", "file_restore"]))
+        .order_by_desc(super::audit::Column::Id)
+        .limit(limit as u64)
+        .all(db)
+        .await?;
+    events.extend(marks.into_iter().map(|mark| FileEvent {
+        what: if mark.action == "file_delete" { "deleted" } else { "restored" },
+        name: mark.details,
+        version: None,
+        who: mark.actor_name,
+        at: mark.at,
+    }));
+    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.truncate(limit);
+    Ok(events)
+}

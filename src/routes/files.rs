@@ -140,6 +140,7 @@ async fn upload(
     Editor(editor): Editor,
     shell: Shell,
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: TitlePath,
     form: CsrfUpload,
 ) -> Result<Response, AppError> {
@@ -197,6 +198,16 @@ async fn upload(
     )
     .await?;
     tracing::info!(page.id = found.id, user.id = editor.id, file.size = written.size, file.version = number, "file uploaded");
+    if wants_json(&headers) {
+        let markdown = attachment_markdown(&name, dimensions.is_some());
+        let answer = serde_json::json!({
+            "name": name,
+            "href": file_path(&found.title, &name),
+            "version": number,
+            "markdown": markdown,
+        });
+        return Ok(([(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response());
+    }
     let what = if number > 1 { format!("“{name}” uploaded (version {number}).") } else { format!("“{name}” uploaded.") };
     shell.flash(Kind::Success, &what);
     Ok(Redirect::to(&list_path(&found.title)).into_response())
@@ -439,7 +450,7 @@ async fn delete(
         .await?
         .filter(|a| a.attachment.deleted_at.is_none())
         .ok_or(AppError::NotFoundWith("No file of this name is attached to this page."))?;
-    file::set_deleted(&state.db.write, attachment.attachment.id, true).await?;
+    file::set_deleted(&state.db.write, &attachment.attachment, true, &editor.actor(), &found.title).await?;
     tracing::info!(page.id = found.id, user.id = editor.id, "file deleted");
     let restore = format!("{}/restore", file_path(&found.title, &name));
     if editor.is_admin() {
@@ -453,7 +464,7 @@ async fn delete(
 /// POST /wiki/TITLE/attachments/NAME/restore — shows a deleted file again (admins).
 #[tracing::instrument(skip_all)]
 async fn restore(
-    PageAdmin(_admin): PageAdmin,
+    PageAdmin(admin): PageAdmin,
     shell: Shell,
     State(state): State<AppState>,
     path: FilePath,
@@ -465,7 +476,7 @@ async fn restore(
         .await?
         .filter(|a| a.attachment.deleted_at.is_some())
         .ok_or(AppError::NotFoundWith("No deleted file of this name is attached to this page."))?;
-    file::set_deleted(&state.db.write, attachment.attachment.id, false).await?;
+    file::set_deleted(&state.db.write, &attachment.attachment, false, &admin.actor(), &found.title).await?;
     shell.flash(Kind::Success, &format!("“{name}” restored."));
     Ok(Redirect::to(&list_path(&found.title)).into_response())
 }
@@ -488,4 +499,25 @@ pub async fn resolve_links(db: &DatabaseConnection, html: &str, title: &str) -> 
         })
     };
     Ok(crate::render::resolve_attachments(html, title, &facts))
+}
+
+/// True when the client asked for JSON (the editor's script): it gets the stored name and the
+/// Markdown to insert instead of the redirect.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("application/json"))
+}
+
+/// The Markdown that shows (an image) or links (anything else) a file of this page.
+pub fn attachment_markdown(name: &str, image: bool) -> String {
+    let label: String = name
+        .rsplit_once('.')
+        .map_or(name, |(stem, _)| if stem.is_empty() { name } else { stem })
+        .chars()
+        .filter(|c| !matches!(c, '[' | ']' | '\\'))
+        .collect();
+    let target = urls::segment(name);
+    if image { format!("![{label}](attachment:{target})") } else { format!("[{label}](attachment:{target})") }
 }

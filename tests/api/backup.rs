@@ -176,6 +176,18 @@ async fn seed(app: &TestApp) -> Vec<u8> {
     alice.post_form("/wiki/Gone/delete", &[("csrf_token", &token), ("confirm", "yes")]).await;
     let avatar = png(12);
     assert_redirects_to(&alice.upload_avatar("me.png", avatar.clone()).await, "/profile");
+    // A file of 300 KiB (two chunks) in two versions, and one deleted.
+    for (name, fill) in [("plan.bin", 7u8), ("plan.bin", 9u8), ("old.txt", 1u8)] {
+        let token = alice.csrf("/wiki/Home/attachments").await;
+        let bytes: Vec<u8> = (0..300 * 1024).map(|i: u32| (i % 251) as u8 ^ fill).collect();
+        let form = reqwest::multipart::Form::new()
+            .text("csrf_token", token)
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        let response = alice.client.post(alice.url("/wiki/Home/attachments")).multipart(form).send().await.unwrap();
+        assert_redirects_to(&response, "/wiki/Home/attachments");
+    }
+    let token = alice.csrf("/wiki/Home/attachments").await;
+    alice.post_form("/wiki/Home/attachments/old.txt/delete", &[("csrf_token", &token)]).await;
     let bob = app.new_browser();
     bob.register("bob", "another long password").await;
     avatar
@@ -227,6 +239,13 @@ async fn a_restored_backup_serves_the_same_wiki_with_the_same_passwords(backend:
         avatar_bytes(&app.browser).await,
         "the avatar comes back byte for byte"
     );
+    for path in ["/wiki/Home/attachments/plan.bin", "/wiki/Home/attachments/plan.bin?version=1"] {
+        let a = old.get(path).await.bytes().await.unwrap();
+        let b = new.get(path).await.bytes().await.unwrap();
+        assert_eq!(a.len(), 300 * 1024, "{path}");
+        assert_eq!(a, b, "the file {path} comes back byte for byte");
+    }
+    assert_eq!(new.get("/wiki/Home/attachments/old.txt").await.status(), StatusCode::NOT_FOUND, "still deleted");
     let bob = restored.new_browser();
     assert_redirects_to(&bob.login("bob", "another long password").await, "/");
     assert_eq!(

@@ -549,7 +549,84 @@ async fn two_instances_over_one_database_serve_each_others_uploads(backend: Back
     assert_eq!(body, other);
 }
 
+async fn search_finds_a_page_by_the_name_of_its_file(backend: Backend) {
+    let app = wiki_with_page(backend, Options::default()).await;
+    let (_, found) = app.browser.get_text("/search?q=armadillo").await;
+    assert!(!found.contains("/wiki/Docs\""), "nothing yet: {found}");
+    upload(&app.browser, "Docs", "armadillo-census.pdf", b"%PDF-1.4\n%%EOF".to_vec()).await;
+    let (_, found) = app.browser.get_text("/search?q=armadillo").await;
+    assert!(found.contains("/wiki/Docs"), "found by the file's name: {found}");
+    // Still after the page is saved again, and gone once the file is deleted.
+    let token = app.browser.csrf("/wiki/Docs/attachments").await;
+    app.browser.post_form("/wiki/Docs/attachments/armadillo-census.pdf/delete", &[("csrf_token", &token)]).await;
+    let (_, found) = app.browser.get_text("/search?q=armadillo").await;
+    assert!(!found.contains("/wiki/Docs\""), "a deleted file finds nothing: {found}");
+}
+
+async fn the_editor_gets_the_stored_name_and_its_markdown_as_json(backend: Backend) {
+    let app = wiki_with_page(backend, Options::default()).await;
+    let token = app.browser.csrf("/wiki/Docs/edit").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .part("file", reqwest::multipart::Part::bytes(png(3, 3)).file_name(".my shot (1).png"));
+    let response = app
+        .browser
+        .client
+        .post(app.browser.url("/wiki/Docs/attachments"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, CONTENT_TYPE), "application/json");
+    let answer: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(answer["name"], "my shot (1).png");
+    assert_eq!(answer["version"], 1);
+    assert_eq!(answer["markdown"], "![my shot (1)](attachment:my%20shot%20%281%29.png)");
+    let (_, editor) = app.browser.get_text("/wiki/Docs/edit").await;
+    assert!(editor.contains(r#"data-attachments="/wiki/Docs/attachments""#), "the editor knows where to upload");
+    // The Markdown it inserts shows the image.
+    let token = app.browser.csrf("/wiki/Docs/edit").await;
+    let (_, page) = app.browser.get_text("/wiki/Docs/edit").await;
+    let base = page.split("name=\"base_revision\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let markdown = answer["markdown"].as_str().unwrap();
+    let response = app
+        .browser
+        .post_form("/wiki/Docs/edit", &[("content", markdown), ("base_revision", &base), ("csrf_token", &token)])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.browser.get_text("/wiki/Docs").await;
+    assert!(page.contains(r#"src="/wiki/Docs/attachments/my%20shot%20%281%29.png""#), "{page}");
+}
+
+async fn recent_changes_and_the_page_history_list_uploads_and_deletions(backend: Backend) {
+    let app = wiki_with_page(backend, Options::default()).await;
+    upload(&app.browser, "Docs", "diagram.png", png(4, 4)).await;
+    upload(&app.browser, "Docs", "diagram.png", png(5, 5)).await;
+    let token = app.browser.csrf("/wiki/Docs/attachments").await;
+    app.browser.post_form("/wiki/Docs/attachments/diagram.png/delete", &[("csrf_token", &token)]).await;
+    let (status, recent) = app.new_browser().get_text("/recent").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(recent.contains("file uploaded") && recent.contains("file deleted"), "{recent}");
+    assert!(recent.contains("diagram.png"), "{recent}");
+    let (status, feed) = app.new_browser().get_text("/recent.atom").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(feed.contains("File “diagram.png” uploaded") && feed.contains("File “diagram.png” deleted"), "{feed}");
+    let (_, history) = app.browser.get_text("/wiki/Docs/history").await;
+    let files = history.split("id=\"files\"").nth(1).expect("a Files section");
+    assert!(files.contains("uploaded</span> (version 2)") && files.contains("uploaded</span> (version 1)"), "{files}");
+    assert!(files.contains("deleted</span>"), "{files}");
+    assert!(!files.contains("?version="), "a deleted file's versions are not linked: {files}");
+    app.browser.post_form("/wiki/Docs/attachments/diagram.png/restore", &[("csrf_token", &token)]).await;
+    let (_, history) = app.browser.get_text("/wiki/Docs/history").await;
+    assert!(history.contains("restored</span>") && history.contains("diagram.png?version=1"), "{history}");
+}
+
 crate::tests!(
+    recent_changes_and_the_page_history_list_uploads_and_deletions,
+    search_finds_a_page_by_the_name_of_its_file,
+    the_editor_gets_the_stored_name_and_its_markdown_as_json,
     random_files_of_every_size_come_back_byte_for_byte,
     identical_content_is_stored_once,
     a_name_uploaded_again_gets_a_version_and_old_ones_stay_reachable,
