@@ -78,7 +78,7 @@ pub fn sniff(head: &[u8]) -> String {
         Ok(_) => true,
         Err(err) => err.error_len().is_none() && err.valid_up_to() + 4 > text.len(),
     };
-    if valid && !text.iter().any(|&b| b == 0) {
+    if valid && !text.contains(&0) {
         return "text/plain; charset=utf-8".to_owned();
     }
     "application/octet-stream".to_owned()
@@ -103,7 +103,15 @@ pub fn is_image_type(content_type: &str) -> bool {
 /// HTML) is served as a download, whatever its first bytes say.
 fn carries_script(bytes: &[u8]) -> bool {
     const MARKS: [&[u8]; 10] = [
-        b"<script", b"<html", b"<svg", b"<body", b"<iframe", b"<?php", b"javascript:", b"alert(", b"eval(",
+        b"<script",
+        b"<html",
+        b"<svg",
+        b"<body",
+        b"<iframe",
+        b"<?php",
+        b"javascript:",
+        b"alert(",
+        b"eval(",
         b"document.",
     ];
     // `GIF89a=` / `GIF89a/*`: the classic GIF/JS polyglot opens an assignment or a comment.
@@ -162,7 +170,11 @@ pub fn preview_width(raw: &str) -> Result<u32, PreviewError> {
 
 /// A preview: the image no wider than `width`, re-encoded (so without metadata) as PNG, or as
 /// JPEG for a JPEG. Returns the bytes and their type. CPU-heavy: call it off the async workers.
-pub fn make_preview(content_type: &str, bytes: &[u8], width: u32) -> Result<(Vec<u8>, &'static str), PreviewError> {
+pub fn make_preview(
+    content_type: &str,
+    bytes: &[u8],
+    width: u32,
+) -> Result<(Vec<u8>, &'static str), PreviewError> {
     let format = image_format(content_type).ok_or(PreviewError::NotAnImage)?;
     let image = decode(bytes, format)?;
     let image = if image.width() > width {

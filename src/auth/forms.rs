@@ -283,9 +283,11 @@ impl CsrfUpload {
                         self.csrf.verify(token)?;
                         verified = true;
                     }
-                    let mut writer =
-                        crate::models::file::BlobWriter::begin(&state.db.write, crate::files::INLINE_MAX_BYTES)
-                            .await?;
+                    let mut writer = crate::models::file::BlobWriter::begin(
+                        &state.db.write,
+                        crate::files::INLINE_MAX_BYTES,
+                    )
+                    .await?;
                     while let Some(bytes) = part.chunk().await? {
                         if writer.size() + bytes.len() as u64 > max {
                             return Err(too_large(max));

@@ -357,9 +357,9 @@ fn to_row(result: &QueryResult, table: &Table) -> Result<Row, DbErr> {
                 Kind::Int => result.try_get_by_index::<Option<i32>>(i)?.map(serde_json::Value::from),
                 Kind::BigInt => result.try_get_by_index::<Option<i64>>(i)?.map(serde_json::Value::from),
                 Kind::Text => result.try_get_by_index::<Option<String>>(i)?.map(serde_json::Value::from),
-                Kind::Bytes => result
-                    .try_get_by_index::<Option<Vec<u8>>>(i)?
-                    .map(|data| serde_json::Value::from(base64::engine::general_purpose::STANDARD.encode(data))),
+                Kind::Bytes => result.try_get_by_index::<Option<Vec<u8>>>(i)?.map(|data| {
+                    serde_json::Value::from(base64::engine::general_purpose::STANDARD.encode(data))
+                }),
             }
             .unwrap_or(serde_json::Value::Null))
         })

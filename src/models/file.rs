@@ -253,7 +253,10 @@ impl BlobWriter {
                 .exec(&self.txn)
                 .await?;
         } else {
-            chunk::Entity::delete_many().filter(chunk::Column::Hash.eq(self.staging.clone())).exec(&self.txn).await?;
+            chunk::Entity::delete_many()
+                .filter(chunk::Column::Hash.eq(self.staging.clone()))
+                .exec(&self.txn)
+                .await?;
         }
         let written = Written { hash, size: self.size, head: self.head, kept: self.kept, new };
         Ok((self.txn, written))
@@ -559,7 +562,6 @@ pub async fn row_counts<C: ConnectionTrait>(db: &C) -> Result<[u64; 4], DbErr> {
     ])
 }
 
-
 /// One thing that happened to a page's files, for the page's history.
 #[derive(Debug, Clone)]
 pub struct FileEvent {
@@ -606,7 +608,7 @@ pub async fn events_for_page<C: ConnectionTrait>(
         who: mark.actor_name,
         at: mark.at,
     }));
-    events.sort_by(|a, b| b.at.cmp(&a.at));
+    events.sort_by_key(|event| std::cmp::Reverse(event.at));
     events.truncate(limit);
     Ok(events)
 }

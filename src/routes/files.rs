@@ -48,7 +48,11 @@ type FilePath = Result<Path<(String, String)>, axum::extract::rejection::PathRej
 
 /// The live page of a title, or what asking for that page answers: the way to its new title
 /// (`suffix` kept), or 404.
-async fn live_page(state: &AppState, title: &str, suffix: &str) -> Result<Result<page::Model, Response>, AppError> {
+async fn live_page(
+    state: &AppState,
+    title: &str,
+    suffix: &str,
+) -> Result<Result<page::Model, Response>, AppError> {
     if let Some(found) = page::find_with_author(&state.db.read, title).await? {
         return Ok(Ok(found.page));
     }
@@ -78,10 +82,10 @@ fn rows(title: &str, attachments: Vec<Attachment>) -> Vec<AttachmentRow> {
                 })
                 .collect();
             Some(AttachmentRow {
-                uploader: latest
-                    .uploader_id
-                    .is_some()
-                    .then(|| Link { href: urls::user(&latest.uploader_name), text: latest.uploader_name.clone() }),
+                uploader: latest.uploader_id.is_some().then(|| Link {
+                    href: urls::user(&latest.uploader_name),
+                    text: latest.uploader_name.clone(),
+                }),
                 uploader_name: latest.uploader_name.clone(),
                 size: files::human_size(u64::try_from(latest.size).unwrap_or(0)),
                 bytes: latest.size,
@@ -147,7 +151,10 @@ async fn upload(
     let Path(title) = path?;
     let found = page::find_with_author(&state.db.read, &title).await?.ok_or(AppError::NotFound)?.page;
     let Some(received) = form.receive(&state, "file").await? else {
-        let errors = FieldErrors { form: vec!["No file was sent: choose one to upload.".into()], ..FieldErrors::default() };
+        let errors = FieldErrors {
+            form: vec!["No file was sent: choose one to upload.".into()],
+            ..FieldErrors::default()
+        };
         return list_page(&state, &shell, &found, StatusCode::UNPROCESSABLE_ENTITY, errors).await;
     };
     let name = match files::normalize_name(&received.file_name) {
@@ -197,7 +204,13 @@ async fn upload(
         },
     )
     .await?;
-    tracing::info!(page.id = found.id, user.id = editor.id, file.size = written.size, file.version = number, "file uploaded");
+    tracing::info!(
+        page.id = found.id,
+        user.id = editor.id,
+        file.size = written.size,
+        file.version = number,
+        "file uploaded"
+    );
     if wants_json(&headers) {
         let markdown = attachment_markdown(&name, dimensions.is_some());
         let answer = serde_json::json!({
@@ -208,7 +221,11 @@ async fn upload(
         });
         return Ok(([(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response());
     }
-    let what = if number > 1 { format!("“{name}” uploaded (version {number}).") } else { format!("“{name}” uploaded.") };
+    let what = if number > 1 {
+        format!("“{name}” uploaded (version {number}).")
+    } else {
+        format!("“{name}” uploaded.")
+    };
     shell.flash(Kind::Success, &what);
     Ok(Redirect::to(&list_path(&found.title)).into_response())
 }
@@ -281,8 +298,10 @@ struct Served {
 
 /// `Content-Disposition` with the name in ASCII (others as `_`) and in UTF-8 (RFC 6266).
 fn disposition(inline: bool, name: &str) -> HeaderValue {
-    let ascii: String =
-        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
     let kind = if inline { "inline" } else { "attachment" };
     let value = format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}", urls::segment(name));
     HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
@@ -293,7 +312,8 @@ fn disposition(inline: bool, name: &str) -> HeaderValue {
 const FILE_POLICY: &str = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'";
 
 fn serve(db: DatabaseConnection, headers: &HeaderMap, served: Served) -> Response {
-    let etag = HeaderValue::try_from(format!("\"{}\"", served.hash)).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let etag = HeaderValue::try_from(format!("\"{}\"", served.hash))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     let mut response_headers = HeaderMap::new();
     response_headers.insert(header::ETAG, etag.clone());
     response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -311,9 +331,8 @@ fn serve(db: DatabaseConnection, headers: &HeaderMap, served: Served) -> Respons
     );
     // Sent as stored: the compression layer leaves it alone, so lengths and ranges hold.
     response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
-    let if_range_matches = headers
-        .get(header::IF_RANGE)
-        .is_none_or(|value| value.as_bytes() == etag.as_bytes());
+    let if_range_matches =
+        headers.get(header::IF_RANGE).is_none_or(|value| value.as_bytes() == etag.as_bytes());
     let range = if if_range_matches {
         files::parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), served.size)
     } else {
@@ -333,7 +352,8 @@ fn serve(db: DatabaseConnection, headers: &HeaderMap, served: Served) -> Respons
             if let Ok(value) = HeaderValue::try_from(format!("bytes */{size}")) {
                 response_headers.insert(header::CONTENT_RANGE, value);
             }
-            response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            response_headers
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
             response_headers.remove(header::CONTENT_DISPOSITION);
             let message = format!("The range asked for is outside the file, which is {size} bytes long.");
             return (StatusCode::RANGE_NOT_SATISFIABLE, response_headers, message).into_response();
@@ -372,7 +392,8 @@ fn chunks(
                 }
             };
             let from = usize::try_from(at % chunk).unwrap_or(0).min(data.len());
-            let until = usize::try_from((end - u64::from(seq as u32) * chunk).min(data.len() as u64)).unwrap_or(0);
+            let until =
+                usize::try_from((end - u64::from(seq as u32) * chunk).min(data.len() as u64)).unwrap_or(0);
             if until <= from {
                 return Some((Err(std::io::Error::other("a chunk is shorter than its file says")), None));
             }
@@ -411,7 +432,9 @@ async fn preview(
     let made = match file::find_preview(&state.db.read, &version.blob_hash, width_key).await? {
         Some(found) => found,
         None => {
-            let source = read_whole(&state.db.read, &version.blob_hash, u64::try_from(version.size).unwrap_or(0)).await?;
+            let source =
+                read_whole(&state.db.read, &version.blob_hash, u64::try_from(version.size).unwrap_or(0))
+                    .await?;
             let _permit = state.images.acquire().await.map_err(anyhow::Error::from)?;
             let kind = version.content_type.clone();
             let (bytes, content_type) =
@@ -420,18 +443,27 @@ async fn preview(
                     .map_err(|err| anyhow::anyhow!("the preview failed: {err}"))?
                     .map_err(|why| AppError::Unprocessable(why.to_string()))?;
             let (hash, size) =
-                file::keep_preview(&state.db.write, &version.blob_hash, width_key, &bytes, content_type).await?;
+                file::keep_preview(&state.db.write, &version.blob_hash, width_key, &bytes, content_type)
+                    .await?;
             // Another instance may have kept its own first: serve the one kept.
-            file::find_preview(&state.db.read, &version.blob_hash, width_key)
-                .await?
-                .unwrap_or((hash, size, content_type.to_owned()))
+            file::find_preview(&state.db.read, &version.blob_hash, width_key).await?.unwrap_or((
+                hash,
+                size,
+                content_type.to_owned(),
+            ))
         }
     };
     let (hash, size, content_type) = made;
     Ok(serve(
         state.db.read.clone(),
         headers,
-        Served { hash, size: u64::try_from(size).unwrap_or(0), content_type, inline: true, name: name.to_owned() },
+        Served {
+            hash,
+            size: u64::try_from(size).unwrap_or(0),
+            content_type,
+            inline: true,
+            name: name.to_owned(),
+        },
     ))
 }
 

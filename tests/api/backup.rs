@@ -183,7 +183,8 @@ async fn seed(app: &TestApp) -> Vec<u8> {
         let form = reqwest::multipart::Form::new()
             .text("csrf_token", token)
             .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
-        let response = alice.client.post(alice.url("/wiki/Home/attachments")).multipart(form).send().await.unwrap();
+        let response =
+            alice.client.post(alice.url("/wiki/Home/attachments")).multipart(form).send().await.unwrap();
         assert_redirects_to(&response, "/wiki/Home/attachments");
     }
     let token = alice.csrf("/wiki/Home/attachments").await;
@@ -245,7 +246,11 @@ async fn a_restored_backup_serves_the_same_wiki_with_the_same_passwords(backend:
         assert_eq!(a.len(), 300 * 1024, "{path}");
         assert_eq!(a, b, "the file {path} comes back byte for byte");
     }
-    assert_eq!(new.get("/wiki/Home/attachments/old.txt").await.status(), StatusCode::NOT_FOUND, "still deleted");
+    assert_eq!(
+        new.get("/wiki/Home/attachments/old.txt").await.status(),
+        StatusCode::NOT_FOUND,
+        "still deleted"
+    );
     let bob = restored.new_browser();
     assert_redirects_to(&bob.login("bob", "another long password").await, "/");
     assert_eq!(

@@ -237,10 +237,21 @@ async fn a_known_entity_tag_gets_304(backend: Backend) {
 async fn dangerous_types_are_downloads_in_a_sandbox_and_images_show_inline(backend: Backend) {
     let app = wiki_with_page(backend, Options::default()).await;
     let cases: [(&str, Vec<u8>); 5] = [
-        ("page.html", b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>".to_vec()),
-        ("draw.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"><script>alert(2)</script></svg>".to_vec()),
+        (
+            "page.html",
+            b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>".to_vec(),
+        ),
+        (
+            "draw.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"><script>alert(2)</script></svg>"
+                .to_vec(),
+        ),
         ("poly.gif", b"GIF89a=1;alert(document.domain);//\x00\x00\x00\x00;".to_vec()),
-        ("doc.pdf", b"%PDF-1.4\n1 0 obj<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>>>endobj\n%%EOF".to_vec()),
+        (
+            "doc.pdf",
+            b"%PDF-1.4\n1 0 obj<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>>>endobj\n%%EOF"
+                .to_vec(),
+        ),
         ("script.js", b"alert(1)".to_vec()),
     ];
     for (name, bytes) in cases {
@@ -397,14 +408,14 @@ async fn readers_download_visitors_log_in_and_only_editors_upload(backend: Backe
     let response = upload(&reader, "Docs", "b.txt", b"no".to_vec()).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let token = reader.csrf("/wiki/Docs/attachments").await;
-    let response =
-        reader.post_form("/wiki/Docs/attachments/a.txt/delete", &[("csrf_token", &token)]).await;
+    let response = reader.post_form("/wiki/Docs/attachments/a.txt/delete", &[("csrf_token", &token)]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let visitor = app.new_browser();
     assert_eq!(visitor.get("/wiki/Docs/attachments/a.txt").await.bytes().await.unwrap(), &b"shared"[..]);
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("v.txt"));
-    let response = visitor.client.post(visitor.url("/wiki/Docs/attachments")).multipart(form).send().await.unwrap();
+    let response =
+        visitor.client.post(visitor.url("/wiki/Docs/attachments")).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(response.headers()).starts_with("/login"));
     assert_eq!(rows(&app).await[2], 1, "only the editor's file");
@@ -424,22 +435,31 @@ async fn deleting_hides_a_file_admins_restore_it_and_pages_carry_their_files(bac
     upload(&app.browser, "Docs", "a.txt", b"v1".to_vec()).await;
     upload(&app.browser, "Docs", "a.txt", b"v2".to_vec()).await;
     let token = app.browser.csrf("/wiki/Docs/attachments").await;
-    let response = app.browser.post_form("/wiki/Docs/attachments/a.txt/delete", &[("csrf_token", &token)]).await;
+    let response =
+        app.browser.post_form("/wiki/Docs/attachments/a.txt/delete", &[("csrf_token", &token)]).await;
     assert_redirects_to(&response, "/wiki/Docs/attachments");
     assert_eq!(app.browser.get("/wiki/Docs/attachments/a.txt").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.browser.get("/wiki/Docs/attachments/a.txt?version=1").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.browser.get("/wiki/Docs/attachments/a.txt?version=1").await.status(),
+        StatusCode::NOT_FOUND
+    );
     let visitor = app.new_browser();
     let (_, list) = visitor.get_text("/wiki/Docs/attachments").await;
     assert!(!list.contains("a.txt"), "hidden from the list: {list}");
     let (_, list) = app.browser.get_text("/wiki/Docs/attachments").await;
     assert!(list.contains("Deleted files") && list.contains("/wiki/Docs/attachments/a.txt/restore"));
-    let response = app.browser.post_form("/wiki/Docs/attachments/a.txt/restore", &[("csrf_token", &token)]).await;
+    let response =
+        app.browser.post_form("/wiki/Docs/attachments/a.txt/restore", &[("csrf_token", &token)]).await;
     assert_redirects_to(&response, "/wiki/Docs/attachments");
     assert_eq!(app.browser.get("/wiki/Docs/attachments/a.txt").await.bytes().await.unwrap(), &b"v2"[..]);
-    assert_eq!(app.browser.get("/wiki/Docs/attachments/a.txt?version=1").await.bytes().await.unwrap(), &b"v1"[..]);
+    assert_eq!(
+        app.browser.get("/wiki/Docs/attachments/a.txt?version=1").await.bytes().await.unwrap(),
+        &b"v1"[..]
+    );
 
     // Renamed: the files go along, and the old address leads to them.
-    let response = app.browser.post_form("/wiki/Docs/rename", &[("new_title", "Manual"), ("csrf_token", &token)]).await;
+    let response =
+        app.browser.post_form("/wiki/Docs/rename", &[("new_title", "Manual"), ("csrf_token", &token)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.browser.get("/wiki/Manual/attachments/a.txt").await.bytes().await.unwrap(), &b"v2"[..]);
     let response = app.browser.get("/wiki/Docs/attachments/a.txt").await;
@@ -447,7 +467,8 @@ async fn deleting_hides_a_file_admins_restore_it_and_pages_carry_their_files(bac
     assert_eq!(location(response.headers()), "/wiki/Manual/attachments/a.txt");
 
     // Deleted with the page, back with it.
-    let response = app.browser.post_form("/wiki/Manual/delete", &[("confirm", "yes"), ("csrf_token", &token)]).await;
+    let response =
+        app.browser.post_form("/wiki/Manual/delete", &[("confirm", "yes"), ("csrf_token", &token)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(visitor.get("/wiki/Manual/attachments/a.txt").await.status(), StatusCode::NOT_FOUND);
     let response = app.browser.post_form("/wiki/Manual/restore", &[("csrf_token", &token)]).await;
@@ -463,7 +484,10 @@ async fn attachment_links_in_markdown_reach_files_and_missing_ones_are_marked(ba
     let (_, page) = app.new_browser().get_text("/wiki/Report").await;
     assert!(page.contains(r#"src="/wiki/Report/attachments/chart.png" class="missing-file""#), "{page}");
     assert!(page.contains(r#"href="/wiki/Report/attachments/plan.pdf" class="missing-file""#), "{page}");
-    assert!(page.contains(r#"href="/wiki/Other%20page/attachments/data.csv" class="missing-file""#), "{page}");
+    assert!(
+        page.contains(r#"href="/wiki/Other%20page/attachments/data.csv" class="missing-file""#),
+        "{page}"
+    );
     upload(&app.browser, "Report", "chart.png", png(20, 10)).await;
     upload(&app.browser, "Report", "plan.pdf", b"%PDF-1.4\n%%EOF".to_vec()).await;
     upload(&app.browser, "Other page", "data.csv", b"a,b\n1,2\n".to_vec()).await;
@@ -474,7 +498,10 @@ async fn attachment_links_in_markdown_reach_files_and_missing_ones_are_marked(ba
     assert!(page.contains(r#"<img src="/wiki/Report/attachments/chart.png" alt="A chart""#), "{page}");
     assert!(page.contains(r#"href="/wiki/Report/attachments/plan.pdf""#), "{page}");
     assert!(page.contains(r#"href="/wiki/Other%20page/attachments/data.csv""#), "{page}");
-    assert!(page.contains(r#"src="/wiki/Report/attachments/big.png?width=800""#), "a large image shows its preview: {page}");
+    assert!(
+        page.contains(r#"src="/wiki/Report/attachments/big.png?width=800""#),
+        "a large image shows its preview: {page}"
+    );
     let token = app.browser.csrf("/wiki/Report/attachments").await;
     app.browser.post_form("/wiki/Report/attachments/chart.png/delete", &[("csrf_token", &token)]).await;
     let (_, page) = app.new_browser().get_text("/wiki/Report").await;
@@ -558,7 +585,9 @@ async fn search_finds_a_page_by_the_name_of_its_file(backend: Backend) {
     assert!(found.contains("/wiki/Docs"), "found by the file's name: {found}");
     // Still after the page is saved again, and gone once the file is deleted.
     let token = app.browser.csrf("/wiki/Docs/attachments").await;
-    app.browser.post_form("/wiki/Docs/attachments/armadillo-census.pdf/delete", &[("csrf_token", &token)]).await;
+    app.browser
+        .post_form("/wiki/Docs/attachments/armadillo-census.pdf/delete", &[("csrf_token", &token)])
+        .await;
     let (_, found) = app.browser.get_text("/search?q=armadillo").await;
     assert!(!found.contains("/wiki/Docs\""), "a deleted file finds nothing: {found}");
 }
@@ -585,15 +614,22 @@ async fn the_editor_gets_the_stored_name_and_its_markdown_as_json(backend: Backe
     assert_eq!(answer["version"], 1);
     assert_eq!(answer["markdown"], "![my shot (1)](attachment:my%20shot%20%281%29.png)");
     let (_, editor) = app.browser.get_text("/wiki/Docs/edit").await;
-    assert!(editor.contains(r#"data-attachments="/wiki/Docs/attachments""#), "the editor knows where to upload");
+    assert!(
+        editor.contains(r#"data-attachments="/wiki/Docs/attachments""#),
+        "the editor knows where to upload"
+    );
     // The Markdown it inserts shows the image.
     let token = app.browser.csrf("/wiki/Docs/edit").await;
     let (_, page) = app.browser.get_text("/wiki/Docs/edit").await;
-    let base = page.split("name=\"base_revision\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let base =
+        page.split("name=\"base_revision\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     let markdown = answer["markdown"].as_str().unwrap();
     let response = app
         .browser
-        .post_form("/wiki/Docs/edit", &[("content", markdown), ("base_revision", &base), ("csrf_token", &token)])
+        .post_form(
+            "/wiki/Docs/edit",
+            &[("content", markdown), ("base_revision", &base), ("csrf_token", &token)],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, page) = app.browser.get_text("/wiki/Docs").await;
@@ -612,10 +648,16 @@ async fn recent_changes_and_the_page_history_list_uploads_and_deletions(backend:
     assert!(recent.contains("diagram.png"), "{recent}");
     let (status, feed) = app.new_browser().get_text("/recent.atom").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(feed.contains("File “diagram.png” uploaded") && feed.contains("File “diagram.png” deleted"), "{feed}");
+    assert!(
+        feed.contains("File “diagram.png” uploaded") && feed.contains("File “diagram.png” deleted"),
+        "{feed}"
+    );
     let (_, history) = app.browser.get_text("/wiki/Docs/history").await;
     let files = history.split("id=\"files\"").nth(1).expect("a Files section");
-    assert!(files.contains("uploaded</span> (version 2)") && files.contains("uploaded</span> (version 1)"), "{files}");
+    assert!(
+        files.contains("uploaded</span> (version 2)") && files.contains("uploaded</span> (version 1)"),
+        "{files}"
+    );
     assert!(files.contains("deleted</span>"), "{files}");
     assert!(!files.contains("?version="), "a deleted file's versions are not linked: {files}");
     app.browser.post_form("/wiki/Docs/attachments/diagram.png/restore", &[("csrf_token", &token)]).await;

@@ -174,7 +174,12 @@ pub async fn index<C: ConnectionTrait>(db: &C, page_id: i32, title: &str, body: 
 /// Indexes a page with the names of its live files after its text, so that a search finds a
 /// page by the name of a file attached to it. (Migrations index with [`index`]: the file tables
 /// may not exist yet.)
-pub async fn index_page<C: ConnectionTrait>(db: &C, page_id: i32, title: &str, body: &str) -> Result<(), DbErr> {
+pub async fn index_page<C: ConnectionTrait>(
+    db: &C,
+    page_id: i32,
+    title: &str,
+    body: &str,
+) -> Result<(), DbErr> {
     let names = super::file::names_for_page(db, page_id).await?;
     if names.is_empty() {
         return index(db, page_id, title, body).await;
