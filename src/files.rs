@@ -56,15 +56,16 @@ pub fn normalize_name(raw: &str) -> Result<String, NameError> {
 /// The type of content by its first bytes: the image and document types `infer` knows, then
 /// markup and text by a look at the start, else `application/octet-stream`.
 pub fn sniff(head: &[u8]) -> String {
-    if let Some(kind) = infer::get(head) {
-        return kind.mime_type().to_owned();
-    }
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let start: Vec<u8> =
         text.iter().skip_while(|b| b.is_ascii_whitespace()).take(512).map(u8::to_ascii_lowercase).collect();
     let has = |needle: &[u8]| start.windows(needle.len()).any(|w| w == needle);
+    // Before `infer`, which calls any XML `text/xml`: an SVG is an SVG.
     if start.starts_with(b"<svg") || (start.starts_with(b"<?xml") && has(b"<svg")) {
         return "image/svg+xml".to_owned();
+    }
+    if let Some(kind) = infer::get(head) {
+        return kind.mime_type().to_owned();
     }
     if start.starts_with(b"<!doctype html") || start.starts_with(b"<html") || has(b"<script") || has(b"<body")
     {
