@@ -1267,6 +1267,35 @@ pub fn resolve_attachments(html: &str, title: &str, facts: &dyn Fn(&FileRef) -> 
     out
 }
 
+/// Turns attachment links into the addresses `target` gives (an export's relative paths). A
+/// link to a file `target` does not give loses its `href`/`src` and is marked missing, so that
+/// nothing points nowhere.
+pub fn relink_attachments(html: &str, title: &str, target: &dyn Fn(&FileRef) -> Option<String>) -> String {
+    let links = attachment_links(html, title);
+    if links.is_empty() {
+        return html.to_owned();
+    }
+    let mut out = String::with_capacity(html.len() + links.len() * 32);
+    let mut last = 0;
+    for (range, is_image, file) in links {
+        match target(&file) {
+            Some(path) => {
+                out.push_str(&html[last..range.start]);
+                out.push_str(&escape(&path));
+            }
+            None => {
+                let attribute = if is_image { "src=\"".len() } else { "href=\"".len() };
+                out.push_str(&html[last..range.start - attribute]);
+                out.push_str("class=\"missing-file\" title=\"Not in this export");
+            }
+        }
+        // The closing quote follows.
+        last = range.end;
+    }
+    out.push_str(&html[last..]);
+    out
+}
+
 #[cfg(test)]
 mod attachment_tests {
     use super::*;

@@ -642,3 +642,61 @@ pub async fn stream_pages_for_export<'a, C: StreamTrait>(
         })
     }))
 }
+
+/// A live attachment of a page `reader` may read, as the export writes it: the page's title,
+/// the file's name and its newest content.
+#[derive(Debug, Clone)]
+pub struct ExportFile {
+    pub title: String,
+    pub name: String,
+    pub blob_hash: String,
+}
+
+/// Every live attachment of the pages `reader` may read (the newest version of each), by page
+/// title and name. Only the file's facts: its bytes are read chunk by chunk as they are written.
+pub async fn files_for_export<C: ConnectionTrait>(db: &C, reader: Reader) -> Result<Vec<ExportFile>, DbErr> {
+    let pages = Alias::new("pages");
+    let attachments = Alias::new("attachments");
+    let select = Query::select()
+        .column((pages.clone(), Alias::new("title")))
+        .column((attachments.clone(), Alias::new("id")))
+        .column((attachments.clone(), Alias::new("name")))
+        .from(attachments.clone())
+        .inner_join(
+            pages.clone(),
+            Expr::col((pages.clone(), Alias::new("id"))).equals((attachments.clone(), Alias::new("page_id"))),
+        )
+        .cond_where(readable(reader))
+        .and_where(Expr::col((attachments.clone(), Alias::new("deleted_at"))).is_null())
+        .order_by((pages, Alias::new("title")), sea_orm::Order::Asc)
+        .order_by((attachments, Alias::new("name")), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    let mut found: Vec<(String, i32, String)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        found.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?));
+    }
+    let mut newest: std::collections::HashMap<i32, (i32, String)> = std::collections::HashMap::new();
+    let ids: Vec<i32> = found.iter().map(|(_, id, _)| *id).collect();
+    for slice in ids.chunks(500) {
+        let select = Query::select()
+            .columns(["attachment_id", "version", "blob_hash"].map(Alias::new))
+            .from(Alias::new("attachment_versions"))
+            .and_where(Expr::col(Alias::new("attachment_id")).is_in(slice.iter().copied()))
+            .to_owned();
+        for row in db.query_all(&select).await? {
+            let id: i32 = row.try_get_by_index(0)?;
+            let version: i32 = row.try_get_by_index(1)?;
+            let hash: String = row.try_get_by_index(2)?;
+            if newest.get(&id).is_none_or(|(seen, _)| version > *seen) {
+                newest.insert(id, (version, hash));
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .filter_map(|(title, id, name)| {
+            newest.remove(&id).map(|(_, blob_hash)| ExportFile { title, name, blob_hash })
+        })
+        .collect())
+}
