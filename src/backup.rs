@@ -645,7 +645,7 @@ async fn finish_target(txn: &DatabaseTransaction, progress: &(dyn Progress + Syn
         after = last.0;
         for (id, title, content, format) in &batch {
             progress.advance();
-            search::index(txn, *id, title, &search::text_of(content, format))
+            search::index_page(txn, *id, title, &search::text_of(content, format))
                 .await
                 .with_context(|| format!("cannot index the page {title:?}"))?;
         }

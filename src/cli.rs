@@ -284,6 +284,12 @@ pub struct ServeArgs {
     /// Scheduled backups kept; older quire-backup-*.zip files in the backup dir are removed (no other file is). [default: 7]
     #[arg(long, env = "QUIRE_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<usize>,
+    /// The largest file a member may attach to a page, like 50MiB, 2GiB or 1048576 (bytes); larger uploads get 413 and nothing is stored.
+    #[arg(long, env = "QUIRE_MAX_UPLOAD", value_name = "SIZE", default_value = "50MiB", value_parser = crate::files::parse_size)]
+    pub max_upload: u64,
+    /// The most all stored files (each content counted once) may take together, like 10GiB; shown on /admin. [default: no quota]
+    #[arg(long, env = "QUIRE_STORAGE_QUOTA", value_name = "SIZE", value_parser = crate::files::parse_size)]
+    pub storage_quota: Option<u64>,
 }
 
 impl StateArgs {
@@ -346,6 +352,8 @@ impl ServeArgs {
                 email_attribute: self.ldap_email_attribute.clone(),
             },
             password_login: Some(self.password_login),
+            max_upload: Some(self.max_upload),
+            storage_quota: self.storage_quota,
             ..self.state.raw()
         })
     }

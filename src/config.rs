@@ -59,6 +59,10 @@ pub struct Settings {
     pub ldap: Option<crate::auth::ldap::LdapSettings>,
     /// The username and password form on /login (`--password-login`); off only with another way in.
     pub password_login: bool,
+    /// The largest file accepted, in bytes (`--max-upload`).
+    pub max_upload: u64,
+    /// The most bytes all stored files may take together (`--storage-quota`); `None`: no bound.
+    pub storage_quota: Option<u64>,
 }
 
 /// Scheduled backups: how often, where, and how many are kept.
@@ -331,6 +335,10 @@ pub struct RawSettings {
     pub ldap: crate::auth::ldap::RawLdap,
     /// `--password-login` [default: true].
     pub password_login: Option<bool>,
+    /// `--max-upload` in bytes [default: 50 MiB].
+    pub max_upload: Option<u64>,
+    /// `--storage-quota` in bytes [default: none].
+    pub storage_quota: Option<u64>,
 }
 
 /// The largest page-view cache accepted, in MiB: a typo (a size in bytes) must not be taken.
@@ -350,6 +358,10 @@ impl Settings {
             bail!("QUIRE_CACHE_SIZE is in MiB and at most {MAX_CACHE_MIB} (64 GiB), got {cache_mib}");
         }
         let cache_bytes = cache_mib * 1024 * 1024;
+        let max_upload = raw.max_upload.unwrap_or(crate::files::DEFAULT_MAX_UPLOAD);
+        if max_upload == 0 {
+            bail!("the largest upload (QUIRE_MAX_UPLOAD, --max-upload) must be more than 0 bytes");
+        }
         let backup_keep = raw.backup_keep.unwrap_or(DEFAULT_BACKUP_KEEP);
         if backup_keep == 0 {
             bail!("the number of backups kept (QUIRE_BACKUP_KEEP, --backup-keep) must be at least 1");
@@ -440,6 +452,8 @@ impl Settings {
             oidc,
             ldap,
             password_login,
+            max_upload,
+            storage_quota: raw.storage_quota,
         })
     }
 }

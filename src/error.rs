@@ -44,6 +44,9 @@ pub enum AppError {
     Busy { what: BusyWith, retry_after: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
+    /// An upload over `--max-upload` or the storage quota, with the limit in words.
+    #[error("upload too large: {0}")]
+    UploadTooLarge(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error(transparent)]
@@ -161,6 +164,7 @@ impl AppError {
                 "The request is too large: forms take at most 1 MiB of text (about 3 MiB as sent) and uploads 6 MiB."
                     .into(),
             ),
+            Self::UploadTooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, "Too Large", why.clone()),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported Media Type",

@@ -11,6 +11,13 @@
 //! anything the export does not hold (a missing page, another route of the wiki) loses its
 //! `href` and is marked `class="missing-page"`, so that nothing in the export points nowhere.
 //!
+//! Each page's live attachments (their newest version) sit beside its Markdown, in
+//! `pages/NAME/FILE` (FILE is the file's name written like NAME). Links to files
+//! (`attachment:FILE`, `attachment:Other page/FILE`) become `NAME/FILE` in the Markdown and
+//! `../pages/NAME/FILE` in the HTML, where images show; a link to a file the export does not
+//! hold keeps its text in the Markdown (it is the author's source) and, in the HTML, loses its
+//! `href`/`src` and is marked `class="missing-file"`.
+//!
 //! The pages are read from one snapshot as a stream and written to a file as they come: an
 //! export of any size is made in bounded memory.
 
@@ -20,8 +27,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::db::Db;
-use crate::models::dump::{self, ExportPage};
+use crate::models::dump::{self, ExportFile, ExportPage};
 use crate::models::page::FORMAT_HTML;
+use crate::render::FileRef;
 use crate::urls;
 
 /// The file name (without extension) a page is exported under.
@@ -45,6 +53,65 @@ fn link_to(title: &str, extension: &str) -> String {
     format!("{}.{extension}", urls::segment(&file_stem(title)))
 }
 
+/// The zip entry of the file `name` attached to the page `title`.
+fn file_entry(title: &str, name: &str) -> String {
+    format!("pages/{}/{}", file_stem(title), file_stem(name))
+}
+
+/// The relative link from a page's Markdown (in `pages/`) to the file `name` of the page `title`.
+fn link_to_file(title: &str, name: &str) -> String {
+    format!("{}/{}", urls::segment(&file_stem(title)), urls::segment(&file_stem(name)))
+}
+
+/// The file an attachment link's target names: `NAME` is one of `title`'s, `Page/NAME` one of
+/// Page's.
+fn file_ref(target: &str, title: &str) -> FileRef {
+    let decoded = percent_encoding::percent_decode_str(target).decode_utf8_lossy().into_owned();
+    match decoded.rsplit_once('/') {
+        Some((page, name)) if !page.trim().is_empty() => (page.trim().to_owned(), name.to_owned()),
+        Some((_, name)) => (title.to_owned(), name.to_owned()),
+        None => (title.to_owned(), decoded),
+    }
+}
+
+/// Markdown text (outside code) with its links to exported files (`](attachment:…)` and
+/// `](<attachment:…>)`) pointing at the files' relative paths; `file` gives the path of a file
+/// the export holds.
+fn relink_files(text: &str, title: &str, file: &dyn Fn(&FileRef) -> Option<String>, out: &mut String) {
+    const PLAIN: &str = "](attachment:";
+    const ANGLED: &str = "](<attachment:";
+    let mut rest = text;
+    loop {
+        let plain = rest.find(PLAIN);
+        let angled = rest.find(ANGLED);
+        let (at, marker, close) = match (plain, angled) {
+            (Some(p), Some(a)) if a < p => (a, ANGLED, '>'),
+            (Some(p), _) => (p, PLAIN, ')'),
+            (None, Some(a)) => (a, ANGLED, '>'),
+            (None, None) => break,
+        };
+        let start = at + marker.len();
+        let end = rest[start..]
+            .find(|c: char| c == close || (close == ')' && c.is_whitespace()))
+            .map_or(rest.len(), |e| start + e);
+        let target = &rest[start..end];
+        let found = (!target.is_empty()).then(|| file(&file_ref(target, title))).flatten();
+        match found {
+            Some(path) if close == '>' => {
+                out.push_str(&rest[..at]);
+                out.push_str(&format!("](<{path}"));
+            }
+            Some(path) => {
+                out.push_str(&rest[..at]);
+                out.push_str(&format!("]({path}"));
+            }
+            None => out.push_str(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+}
+
 /// A code fence opening or closing a block: its character and length.
 fn fence(line: &str) -> Option<(char, usize)> {
     let trimmed = line.trim_start_matches(' ');
@@ -59,7 +126,15 @@ fn fence(line: &str) -> Option<(char, usize)> {
 /// Markdown with its wiki links rewritten to relative `.md` links; code is left as it is. A
 /// link to a page the export does not hold (`exported` says which titles it does) becomes its
 /// label, as plain text.
-pub fn rewrite_links(markdown: &str, exported: &dyn Fn(&str) -> bool) -> String {
+///
+/// Links to files of the page `title` or of others become relative links to the exported files
+/// that `file` names.
+pub fn rewrite_links(
+    markdown: &str,
+    title: &str,
+    exported: &dyn Fn(&str) -> bool,
+    file: &dyn Fn(&FileRef) -> Option<String>,
+) -> String {
     let mut out = String::with_capacity(markdown.len());
     let mut open: Option<(char, usize)> = None;
     for line in markdown.split_inclusive('\n') {
@@ -73,13 +148,19 @@ pub fn rewrite_links(markdown: &str, exported: &dyn Fn(&str) -> bool) -> String 
                 open = Some(found);
                 out.push_str(line);
             }
-            (None, None) => rewrite_line(line, exported, &mut out),
+            (None, None) => rewrite_line(line, title, exported, file, &mut out),
         }
     }
     out
 }
 
-fn rewrite_line(line: &str, exported: &dyn Fn(&str) -> bool, out: &mut String) {
+fn rewrite_line(
+    line: &str,
+    page: &str,
+    exported: &dyn Fn(&str) -> bool,
+    file: &dyn Fn(&FileRef) -> Option<String>,
+    out: &mut String,
+) {
     let mut rest = line;
     while !rest.is_empty() {
         let tick = rest.find('`');
@@ -87,7 +168,7 @@ fn rewrite_line(line: &str, exported: &dyn Fn(&str) -> bool, out: &mut String) {
         match (tick, link) {
             (Some(t), l) if l.is_none_or(|l| t < l) => {
                 // A code span: its run of backticks up to the next run of the same length.
-                out.push_str(&rest[..t]);
+                relink_files(&rest[..t], page, file, out);
                 let run = rest[t..].chars().take_while(|c| *c == '`').count();
                 let after = &rest[t + run..];
                 let closing = "`".repeat(run);
@@ -96,7 +177,7 @@ fn rewrite_line(line: &str, exported: &dyn Fn(&str) -> bool, out: &mut String) {
                 rest = &rest[end..];
             }
             (_, Some(l)) => {
-                out.push_str(&rest[..l]);
+                relink_files(&rest[..l], page, file, out);
                 let inner = &rest[l + 2..];
                 match inner.find("]]") {
                     Some(end) if !inner[..end].contains(['[', '\n']) => {
@@ -119,7 +200,7 @@ fn rewrite_line(line: &str, exported: &dyn Fn(&str) -> bool, out: &mut String) {
                 }
             }
             _ => {
-                out.push_str(rest);
+                relink_files(rest, page, file, out);
                 rest = "";
             }
         }
@@ -169,13 +250,17 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn markdown_file(page: &ExportPage, exported: &dyn Fn(&str) -> bool) -> String {
+fn markdown_file(
+    page: &ExportPage,
+    exported: &dyn Fn(&str) -> bool,
+    file: &dyn Fn(&FileRef) -> Option<String>,
+) -> String {
     let quoted = |s: &str| serde_json::Value::from(s).to_string();
     let author = page.author.as_deref().map_or_else(|| "null".to_owned(), quoted);
     let body = if page.format == FORMAT_HTML {
         page.content.clone()
     } else {
-        rewrite_links(&page.content, exported)
+        rewrite_links(&page.content, &page.title, exported, file)
     };
     format!(
         "---\ntitle: {}\nauthor: {author}\ncreated: {}\nupdated: {}\nformat: {}\n---\n\n{body}",
@@ -200,9 +285,15 @@ fn html_document(title: &str, body: &str) -> String {
     )
 }
 
-fn html_file(page: &ExportPage, exported: &dyn Fn(&str) -> bool) -> String {
+fn html_file(
+    page: &ExportPage,
+    exported: &dyn Fn(&str) -> bool,
+    file: &dyn Fn(&FileRef) -> Option<String>,
+) -> String {
     // The stored HTML went through the sanitizer when it was saved.
-    let body = format!("<div class=\"page-content\">\n{}\n</div>", rewrite_html_links(&page.html, exported));
+    let from_html = |wanted: &FileRef| file(wanted).map(|path| format!("../pages/{path}"));
+    let html = crate::render::relink_attachments(&page.html, &page.title, &from_html);
+    let body = format!("<div class=\"page-content\">\n{}\n</div>", rewrite_html_links(&html, exported));
     html_document(&page.title, &body)
 }
 
@@ -223,20 +314,35 @@ pub async fn export_to(db: &Db, reader: Reader, out: &Path) -> anyhow::Result<(u
     use futures_util::StreamExt;
     let txn = dump::snapshot(&db.read).await.context("cannot start the snapshot transaction")?;
     let titles = dump::titles_for_export(&txn, reader).await.context("cannot read the titles")?;
-    // Pages, then `None` once every page was read.
-    let (pages, received) = tokio::sync::mpsc::channel::<Option<ExportPage>>(16);
+    let files = dump::files_for_export(&txn, reader).await.context("cannot read the files")?;
+    let held: std::collections::HashSet<FileRef> =
+        files.iter().map(|f| (f.title.clone(), f.name.clone())).collect();
+    let (pages, received) = tokio::sync::mpsc::channel::<Part>(16);
     let target = out.to_path_buf();
-    let writer = tokio::task::spawn_blocking(move || write_export(received, titles, &target));
+    let writer = tokio::task::spawn_blocking(move || write_export(received, titles, held, &target));
     let read = async {
         let mut rows = dump::stream_pages_for_export(&txn, reader).await?;
         while let Some(page) = rows.next().await {
-            if pages.send(Some(page?)).await.is_err() {
+            if pages.send(Part::Page(page?)).await.is_err() {
                 // The writer stopped: its error says why.
                 return Ok(());
             }
         }
-        // Every page was read: the writer may complete the zip.
-        let _ = pages.send(None).await;
+        drop(rows);
+        for ExportFile { title, name, blob_hash } in files {
+            if pages.send(Part::File(file_entry(&title, &name))).await.is_err() {
+                return Ok(());
+            }
+            let mut seq = 0;
+            while let Some(bytes) = crate::models::file::read_chunk(&txn, &blob_hash, seq).await? {
+                if pages.send(Part::Bytes(bytes)).await.is_err() {
+                    return Ok(());
+                }
+                seq += 1;
+            }
+        }
+        // Everything was read: the writer may complete the zip.
+        let _ = pages.send(Part::Done).await;
         Ok::<_, sea_orm::DbErr>(())
     }
     .await;
@@ -269,9 +375,19 @@ pub async fn to_temporary_file(
     Ok((file, size))
 }
 
+/// What the reader sends the zip's writer, in order: every page, then each file's entry name
+/// followed by its bytes chunk by chunk, then `Done`.
+enum Part {
+    Page(ExportPage),
+    File(String),
+    Bytes(Vec<u8>),
+    Done,
+}
+
 fn write_export(
-    mut pages: tokio::sync::mpsc::Receiver<Option<ExportPage>>,
+    mut pages: tokio::sync::mpsc::Receiver<Part>,
     titles: std::collections::BTreeSet<String>,
+    held: std::collections::HashSet<FileRef>,
     out: &Path,
 ) -> anyhow::Result<(usize, u64)> {
     let file_name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -284,20 +400,27 @@ fn write_export(
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(true);
+        // Files are mostly compressed already (images, archives): stored as they are.
+        let stored =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
         let exported = |title: &str| titles.contains(title);
+        let file = |wanted: &FileRef| held.contains(wanted).then(|| link_to_file(&wanted.0, &wanted.1));
         let mut count = 0;
         loop {
-            let page = match pages.blocking_recv() {
-                Some(Some(page)) => page,
-                Some(None) => break,
+            match pages.blocking_recv() {
+                Some(Part::Page(page)) => {
+                    let stem = file_stem(&page.title);
+                    zip.start_file(format!("pages/{stem}.md"), options)?;
+                    zip.write_all(markdown_file(&page, &exported, &file).as_bytes())?;
+                    zip.start_file(format!("html/{stem}.html"), options)?;
+                    zip.write_all(html_file(&page, &exported, &file).as_bytes())?;
+                    count += 1;
+                }
+                Some(Part::File(name)) => zip.start_file(name, stored)?,
+                Some(Part::Bytes(bytes)) => zip.write_all(&bytes)?,
+                Some(Part::Done) => break,
                 None => anyhow::bail!("the pages ended before the export was complete"),
-            };
-            let stem = file_stem(&page.title);
-            zip.start_file(format!("pages/{stem}.md"), options)?;
-            zip.write_all(markdown_file(&page, &exported).as_bytes())?;
-            zip.start_file(format!("html/{stem}.html"), options)?;
-            zip.write_all(html_file(&page, &exported).as_bytes())?;
-            count += 1;
+            }
         }
         zip.start_file("html/index.html", options)?;
         zip.write_all(index_file(&titles).as_bytes())?;
@@ -331,9 +454,31 @@ mod tests {
         let md = "See [[Second page]] and [[Guides/Install|the guide]].\nCode: `[[Not A Link]]`\n\n```\n[[Fenced]]\n```\n[[Last]], [[Missing|not here]]";
         let exported = |title: &str| title != "Missing";
         assert_eq!(
-            rewrite_links(md, &exported),
+            rewrite_links(md, "Home", &exported, &|_: &FileRef| None),
             "See [Second page](Second%20page.md) and [the guide](Guides%252FInstall.md).\nCode: `[[Not A Link]]`\n\n```\n[[Fenced]]\n```\n[Last](Last.md), not here"
         );
+    }
+
+    #[test]
+    fn links_to_files_become_relative_paths_outside_code() {
+        let md = "![A cat](attachment:cat.png) [plan](<attachment:Other page/plan v2.pdf>) \
+                  [gone](attachment:gone.txt \"title\") `[x](attachment:cat.png)`\n```\n![c](attachment:cat.png)\n```\n";
+        let file = |wanted: &FileRef| (wanted.1 != "gone.txt").then(|| link_to_file(&wanted.0, &wanted.1));
+        assert_eq!(
+            rewrite_links(md, "Home", &|_: &str| true, &file),
+            "![A cat](Home/cat.png) [plan](<Other%20page/plan%20v2.pdf>) [gone](attachment:gone.txt \"title\") \
+             `[x](attachment:cat.png)`\n```\n![c](attachment:cat.png)\n```\n"
+        );
+        let html =
+            r#"<img src="attachment:cat.png" alt="A cat"> <a href="attachment:Other%20page/x.txt">x</a>"#;
+        let shown = crate::render::relink_attachments(html, "A/b", &|wanted: &FileRef| {
+            (wanted.1 == "cat.png").then(|| format!("../pages/{}", link_to_file(&wanted.0, &wanted.1)))
+        });
+        assert_eq!(
+            shown,
+            r#"<img src="../pages/A%252Fb/cat.png" alt="A cat"> <a class="missing-file" title="Not in this export">x</a>"#
+        );
+        assert_eq!(file_entry("A/b", "cat.png"), "pages/A%2Fb/cat.png");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod files;
 pub mod flash;
 pub mod import;
 pub mod mail;

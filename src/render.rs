@@ -121,7 +121,7 @@ fn filter_classes<'a>(element: &str, attribute: &str, value: &'a str) -> Option<
 static SANITIZER: LazyLock<Builder<'static>> = LazyLock::new(|| {
     let mut builder = Builder::default();
     builder
-        .url_schemes(HashSet::from(["http", "https", "mailto"]))
+        .url_schemes(HashSet::from(["http", "https", "mailto", "attachment"]))
         .url_relative(UrlRelative::PassThrough)
         .link_rel(Some("noopener noreferrer nofollow"))
         .add_tags(["input"])
@@ -1176,5 +1176,156 @@ mod tests {
         assert!(marked.contains("href=\"/wiki/z1499\""), "a page that exists keeps its link");
         assert!(marked.contains("href=\"/create?title=z0\""));
         assert_eq!(mark_missing("<a href=\"/wiki/x", &["x".to_owned()]), "<a href=\"/wiki/x");
+    }
+}
+
+/// The start of an attachment link as stored: `attachment:NAME` or `attachment:Page/NAME`,
+/// kept through the sanitizer and resolved when the page is shown (so that renaming the page
+/// keeps its images).
+const ATTACHMENT_SCHEME: &str = "attachment:";
+
+/// A file a page's HTML refers to: the page it is attached to, and its name.
+pub type FileRef = (String, String);
+
+/// What the page view knows of a file a link reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileFacts {
+    /// The width of an image shown inline (others: `None`).
+    pub image_width: Option<u32>,
+}
+
+/// The width of the preview a page shows in place of a larger image.
+pub const SHOWN_IMAGE_WIDTH: u32 = 800;
+
+/// Every `href`/`src` of stored HTML that is an attachment link: where it starts and ends
+/// (the value only), and the file it names (a link without a page names one of `title`'s).
+fn attachment_links(html: &str, title: &str) -> Vec<(std::ops::Range<usize>, bool, FileRef)> {
+    let mut found = Vec::new();
+    for (attribute, is_image) in [("href=\"", false), ("src=\"", true)] {
+        let pattern = format!("{attribute}{ATTACHMENT_SCHEME}");
+        let mut from = 0;
+        while let Some(at) = html[from..].find(&pattern) {
+            let start = from + at + attribute.len();
+            let Some(len) = html[start..].find('"') else { break };
+            let end = start + len;
+            from = end;
+            let raw = html[start + ATTACHMENT_SCHEME.len()..end].replace("&amp;", "&");
+            let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned();
+            let (page, name) = match decoded.rsplit_once('/') {
+                Some((page, name)) if !page.trim().is_empty() => (page.trim().to_owned(), name.to_owned()),
+                Some((_, name)) => (title.to_owned(), name.to_owned()),
+                None => (title.to_owned(), decoded.clone()),
+            };
+            if name.is_empty() {
+                continue;
+            }
+            found.push((start..end, is_image, (page, name)));
+        }
+    }
+    found.sort_by_key(|(range, _, _)| range.start);
+    found
+}
+
+/// The files a page's stored HTML links to, each once.
+pub fn attachment_refs(html: &str, title: &str) -> Vec<FileRef> {
+    let mut refs: Vec<FileRef> = attachment_links(html, title).into_iter().map(|(_, _, file)| file).collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+/// Turns attachment links into the files' addresses. A link to a file `facts` does not know is
+/// marked like a link to a missing page; an image wider than [`SHOWN_IMAGE_WIDTH`] is shown
+/// through its preview.
+pub fn resolve_attachments(html: &str, title: &str, facts: &dyn Fn(&FileRef) -> Option<FileFacts>) -> String {
+    let links = attachment_links(html, title);
+    if links.is_empty() {
+        return html.to_owned();
+    }
+    let mut out = String::with_capacity(html.len() + links.len() * 64);
+    let mut last = 0;
+    for (range, is_image, file) in links {
+        out.push_str(&html[last..range.start]);
+        let href = format!("{}/attachments/{}", crate::urls::page(&file.0), crate::urls::segment(&file.1));
+        match facts(&file) {
+            Some(known) => {
+                out.push_str(&escape(&href));
+                if is_image && known.image_width.is_some_and(|width| width > SHOWN_IMAGE_WIDTH) {
+                    out.push_str(&format!("?width={SHOWN_IMAGE_WIDTH}"));
+                }
+                out.push('"');
+            }
+            None => {
+                out.push_str(&escape(&href));
+                out.push_str("\" class=\"missing-file\" title=\"This file does not exist yet\"");
+            }
+        }
+        // The closing quote was written above.
+        last = range.end + 1;
+    }
+    out.push_str(&html[last..]);
+    out
+}
+
+/// Turns attachment links into the addresses `target` gives (an export's relative paths). A
+/// link to a file `target` does not give loses its `href`/`src` and is marked missing, so that
+/// nothing points nowhere.
+pub fn relink_attachments(html: &str, title: &str, target: &dyn Fn(&FileRef) -> Option<String>) -> String {
+    let links = attachment_links(html, title);
+    if links.is_empty() {
+        return html.to_owned();
+    }
+    let mut out = String::with_capacity(html.len() + links.len() * 32);
+    let mut last = 0;
+    for (range, is_image, file) in links {
+        match target(&file) {
+            Some(path) => {
+                out.push_str(&html[last..range.start]);
+                out.push_str(&escape(&path));
+            }
+            None => {
+                let attribute = if is_image { "src=\"".len() } else { "href=\"".len() };
+                out.push_str(&html[last..range.start - attribute]);
+                out.push_str("class=\"missing-file\" title=\"Not in this export");
+            }
+        }
+        // The closing quote follows.
+        last = range.end;
+    }
+    out.push_str(&html[last..]);
+    out
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::*;
+
+    #[test]
+    fn attachment_links_resolve_to_the_files_and_missing_ones_are_marked() {
+        let html = markdown(
+            "![A cat](attachment:cat.png) [the plan](attachment:plan%20v2.pdf) [theirs](<attachment:Other page/x.txt>)",
+        )
+        .unwrap();
+        let refs = attachment_refs(&html, "Home");
+        assert_eq!(
+            refs,
+            vec![
+                ("Home".to_owned(), "cat.png".to_owned()),
+                ("Home".to_owned(), "plan v2.pdf".to_owned()),
+                ("Other page".to_owned(), "x.txt".to_owned()),
+            ]
+        );
+        let shown = resolve_attachments(&html, "Home", &|file: &FileRef| match file.1.as_str() {
+            "cat.png" => Some(FileFacts { image_width: Some(1200) }),
+            "plan v2.pdf" => Some(FileFacts { image_width: None }),
+            _ => None,
+        });
+        assert!(shown.contains(r#"src="/wiki/Home/attachments/cat.png?width=800""#), "{shown}");
+        assert!(shown.contains(r#"href="/wiki/Home/attachments/plan%20v2.pdf""#), "{shown}");
+        assert!(
+            shown.contains(r#"href="/wiki/Other%20page/attachments/x.txt" class="missing-file""#),
+            "{shown}"
+        );
+        assert!(!shown.contains("attachment:"), "{shown}");
     }
 }

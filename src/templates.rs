@@ -290,6 +290,19 @@ pub struct HistoryPage {
     pub rows: Vec<HistoryRow>,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
+    /// Uploads, deletions and restorations of the page's files, newest first.
+    pub file_events: Vec<FileEventRow>,
+}
+
+/// One line of a page's file history.
+pub struct FileEventRow {
+    pub what: &'static str,
+    pub name: String,
+    /// The version's download (uploads of a file that is not deleted).
+    pub href: Option<String>,
+    pub version: Option<i32>,
+    pub who: String,
+    pub time: String,
 }
 
 #[derive(Template)]
@@ -493,6 +506,8 @@ pub struct TwoFactorPage {
 #[template(path = "admin/home.html")]
 pub struct AdminHome {
     pub layout: Layout,
+    /// What stored files take (each content once), and of what quota.
+    pub storage: String,
 }
 
 /// A member as the admin list shows them.
@@ -636,4 +651,45 @@ pub struct HelpExample {
 pub struct HelpPage {
     pub layout: Layout,
     pub examples: Vec<HelpExample>,
+}
+
+/// One version of an attached file, in its list.
+pub struct VersionRow {
+    pub number: i32,
+    pub href: String,
+    pub size: String,
+    pub uploaded: String,
+    pub uploader_name: String,
+}
+
+/// One attached file: its newest version's facts, and every version.
+pub struct AttachmentRow {
+    pub name: String,
+    /// `/wiki/TITLE/attachments/NAME`
+    pub href: String,
+    pub size: String,
+    pub bytes: i64,
+    pub content_type: String,
+    pub uploader: Option<Link>,
+    pub uploader_name: String,
+    /// When the newest version was uploaded (for a deleted file: when it was deleted).
+    pub uploaded: String,
+    pub versions: Vec<VersionRow>,
+}
+
+#[derive(Template)]
+#[template(path = "attachments.html")]
+pub struct AttachmentsPage {
+    pub layout: Layout,
+    pub csrf_token: String,
+    pub title: String,
+    pub page_href: String,
+    /// Where the upload form posts.
+    pub action: String,
+    pub files: Vec<AttachmentRow>,
+    /// Deleted files, shown to admins (who may restore them).
+    pub deleted: Vec<AttachmentRow>,
+    pub may_edit: bool,
+    pub max_upload: String,
+    pub errors: FieldErrors,
 }

@@ -134,3 +134,100 @@ document.addEventListener("submit", (event) => {
   // Saving (or previewing through the server) is leaving on purpose.
   unsaved.delete(event.target);
 });
+
+// Files in the editor: dropped, pasted or picked files are uploaded to the page (one at a time,
+// with a progress bar) and their Markdown inserted at the cursor. Without script the page's
+// Files screen does the same with a plain form.
+const attachBar = document.querySelector(".attach-bar[data-attachments]");
+if (attachBar) {
+  attachBar.hidden = false;
+  const editorForm = attachBar.closest("form");
+  const textarea = editorForm.elements.content;
+  const progress = document.getElementById("upload-progress");
+  const status = document.getElementById("upload-status");
+  const queue = [];
+  let busy = false;
+
+  const upload = (file) => new Promise((done) => {
+    const body = new FormData();
+    body.append("csrf_token", editorForm.elements.csrf_token.value);
+    body.append("file", file, file.name);
+    const request = new XMLHttpRequest();
+    request.open("POST", attachBar.dataset.attachments);
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) progress.value = Math.round((event.loaded / event.total) * 100);
+    });
+    request.addEventListener("load", () => {
+      let answer = null;
+      try { answer = JSON.parse(request.responseText); } catch (_) { answer = null; }
+      if (request.status === 200 && answer && answer.markdown) {
+        insertAtCursor(textarea, answer.markdown);
+        status.textContent = `Uploaded ${answer.name}.`;
+      } else {
+        // The error page says why (too large, not allowed, the form expired).
+        const page = new DOMParser().parseFromString(request.responseText || "", "text/html");
+        const why = page.querySelector("main p");
+        status.textContent = `${file.name} was not uploaded: ${why ? why.textContent.trim() : `the server answered ${request.status}`}`;
+      }
+      done();
+    });
+    request.addEventListener("error", () => { status.textContent = `${file.name} was not uploaded: the connection failed.`; done(); });
+    request.send(body);
+  });
+
+  const next = async () => {
+    if (busy) return;
+    busy = true;
+    while (queue.length > 0) {
+      const file = queue.shift();
+      progress.value = 0;
+      progress.hidden = false;
+      status.textContent = `Uploading ${file.name}…`;
+      await upload(file);
+    }
+    progress.hidden = true;
+    busy = false;
+  };
+
+  const add = (files) => {
+    for (const file of files) {
+      // A pasted screenshot is called "image.png": give it a name of its own.
+      let named = file;
+      if (/^image\.(png|jpe?g|gif|webp)$/i.test(file.name)) {
+        const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+        named = new File([file], `pasted-${stamp}-${queue.length + 1}.${file.name.split(".").pop()}`, { type: file.type });
+      }
+      queue.push(named);
+    }
+    next();
+  };
+
+  document.getElementById("attach-file").addEventListener("change", (event) => {
+    add([...event.target.files]);
+    event.target.value = "";
+  });
+  textarea.addEventListener("dragover", (event) => {
+    if (event.dataTransfer && [...event.dataTransfer.types].includes("Files")) event.preventDefault();
+  });
+  textarea.addEventListener("drop", (event) => {
+    if (!event.dataTransfer || event.dataTransfer.files.length === 0) return;
+    event.preventDefault();
+    textarea.focus();
+    add([...event.dataTransfer.files]);
+  });
+  textarea.addEventListener("paste", (event) => {
+    const files = event.clipboardData ? [...event.clipboardData.files] : [];
+    if (files.length === 0) return;
+    event.preventDefault();
+    add(files);
+  });
+}
+
+function insertAtCursor(textarea, text) {
+  const { selectionStart: start, selectionEnd: end, value } = textarea;
+  const before = start > 0 && value[start - 1] !== "\n" ? "\n" : "";
+  textarea.focus();
+  textarea.setRangeText(`${before}${text}\n`, start, end, "end");
+  textarea.dispatchEvent(new Event("input", { bubbles: true }));
+}

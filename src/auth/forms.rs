@@ -193,3 +193,131 @@ impl FromRequest<AppState> for CsrfMultipart {
         Ok(form)
     }
 }
+
+/// A file upload streamed from a multipart form (`routes::files`): the `csrf_token` field is
+/// checked before the file's content is kept — as soon as the token is read when it comes first
+/// (as browsers send Quire's forms), else before the upload's transaction commits — so that
+/// the only way to the stored content is through a verified token.
+pub struct CsrfUpload {
+    csrf: Csrf,
+    multipart: Multipart,
+}
+
+/// A file received by [`CsrfUpload::receive`]: written inside a transaction not yet committed.
+pub struct Received {
+    /// The name the browser gave the file, as sent.
+    pub file_name: String,
+    pub txn: sea_orm::DatabaseTransaction,
+    pub written: crate::models::file::Written,
+}
+
+/// How many fields an upload form may have (the token, the file, a few the client adds).
+const UPLOAD_FIELDS_MAX: usize = 16;
+
+impl FromRequest<AppState> for CsrfUpload {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let csrf = Csrf::from_request_parts(&mut parts, state).await?;
+        // A body announced as larger than the largest file and its form is refused unread.
+        let max = state.settings.max_upload;
+        let announced = parts
+            .headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > max.saturating_add(UPLOAD_FORM_SLACK)) {
+            return Err(too_large(max));
+        }
+        let is_multipart = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.trim_start().starts_with("multipart/form-data"));
+        if !is_multipart {
+            // Another kind of form is refused too, and a forged one as forged.
+            // Read within the form limit: this route has no body limit of its own.
+            let body = axum::body::to_bytes(body, crate::app::FORM_BODY_LIMIT).await.unwrap_or_default();
+            let token: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+            csrf.verify(&token.csrf_token)?;
+            return Err(AppError::BadRequest("The upload must be sent as multipart/form-data.".into()));
+        }
+        let multipart = Multipart::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| AppError::BadRequest("The upload must be sent as multipart/form-data.".into()))?;
+        Ok(Self { csrf, multipart })
+    }
+}
+
+/// What a multipart body may carry around its file (boundaries, headers, the token).
+const UPLOAD_FORM_SLACK: u64 = 64 * 1024;
+
+/// The 413 of a file over `--max-upload`.
+pub fn too_large(max: u64) -> AppError {
+    AppError::UploadTooLarge(format!(
+        "The file is too large: files may be at most {} ({max} bytes). Nothing was stored.",
+        crate::files::human_size(max)
+    ))
+}
+
+impl CsrfUpload {
+    /// Streams the file of field `field` into the database (at most `--max-upload` bytes) and
+    /// verifies the token. `None` when the form carried no such file. An error of any kind
+    /// (a refused token, a file too large, a body cut short) drops the transaction: nothing of
+    /// the upload is stored.
+    pub async fn receive(mut self, state: &AppState, field: &str) -> Result<Option<Received>, AppError> {
+        let max = state.settings.max_upload;
+        let mut token: Option<String> = None;
+        let mut verified = false;
+        let mut received: Option<Received> = None;
+        let mut fields = 0usize;
+        while let Some(mut part) = self.multipart.next_field().await? {
+            fields += 1;
+            if fields > UPLOAD_FIELDS_MAX {
+                return Err(AppError::BadRequest("The upload form has too many fields.".into()));
+            }
+            let name = part.name().unwrap_or_default().to_owned();
+            match part.file_name().map(str::to_owned) {
+                Some(file_name) if name == field && received.is_none() => {
+                    if let Some(token) = &token {
+                        self.csrf.verify(token)?;
+                        verified = true;
+                    }
+                    let mut writer = crate::models::file::BlobWriter::begin(
+                        &state.db.write,
+                        crate::files::INLINE_MAX_BYTES,
+                    )
+                    .await?;
+                    while let Some(bytes) = part.chunk().await? {
+                        if writer.size() + bytes.len() as u64 > max {
+                            return Err(too_large(max));
+                        }
+                        writer.write(&bytes).await?;
+                    }
+                    let (txn, written) = writer.finish().await?;
+                    received = Some(Received { file_name, txn, written });
+                }
+                Some(_) => {
+                    // Another file: read and dropped.
+                    while part.chunk().await?.is_some() {}
+                }
+                None => {
+                    let mut bytes = Vec::new();
+                    while let Some(chunk) = part.chunk().await? {
+                        if bytes.len() < TEXT_FIELD_MAX {
+                            bytes.extend_from_slice(&chunk);
+                        }
+                    }
+                    bytes.truncate(TEXT_FIELD_MAX);
+                    if name == "csrf_token" && token.is_none() {
+                        token = Some(String::from_utf8(bytes).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        if !verified {
+            self.csrf.verify(token.as_deref().unwrap_or_default())?;
+        }
+        Ok(received)
+    }
+}

@@ -21,6 +21,7 @@ mod m0012_audit_address;
 mod m0013_two_factor;
 mod m0014_email;
 mod m0015_identities;
+mod m0017_files;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_two_factor::Migration),
             Box::new(m0014_email::Migration),
             Box::new(m0015_identities::Migration),
+            Box::new(m0017_files::Migration),
         ]
     }
 }

@@ -82,6 +82,9 @@ pub enum Action {
     IdentityLink,
     /// A member removed such a link.
     IdentityUnlink,
+    /// A file of a page deleted (the target is the page, the detail the file's name).
+    FileDelete,
+    FileRestore,
 }
 
 impl Action {
@@ -100,6 +103,8 @@ impl Action {
             Self::PasswordReset => "password_reset",
             Self::IdentityLink => "identity_link",
             Self::IdentityUnlink => "identity_unlink",
+            Self::FileDelete => "file_delete",
+            Self::FileRestore => "file_restore",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! strings, NULL as null. That is the archive's representation too (see `docs/backup-format.md`),
 //! so a row read from one backend is written into any other as it is.
 
+use base64::Engine;
 use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
 use sea_orm::{
@@ -22,6 +23,8 @@ pub enum Kind {
     BigInt,
     /// Any text column.
     Text,
+    /// A binary column (a file's chunk), as base64 in the archive.
+    Bytes,
 }
 
 impl Kind {
@@ -30,6 +33,7 @@ impl Kind {
             Kind::Int => "int32",
             Kind::BigInt => "int64",
             Kind::Text => "text",
+            Kind::Bytes => "bytes",
         }
     }
 }
@@ -59,6 +63,9 @@ const fn big(name: &'static str) -> Column {
 }
 const fn text(name: &'static str) -> Column {
     Column { name, kind: Kind::Text }
+}
+const fn bytes(name: &'static str) -> Column {
+    Column { name, kind: Kind::Bytes }
 }
 
 /// Every table, parents before children. `page_search` is not here: it is derived from the
@@ -208,6 +215,49 @@ pub const TABLES: &[Table] = &[
         serial: Some("id"),
     },
     Table {
+        name: "blobs",
+        columns: &[text("hash"), big("size"), big("created_at")],
+        order_by: &["hash"],
+        serial: None,
+    },
+    Table {
+        name: "blob_chunks",
+        columns: &[text("hash"), int("seq"), bytes("data")],
+        order_by: &["hash", "seq"],
+        serial: None,
+    },
+    Table {
+        name: "attachments",
+        columns: &[int("id"), int("page_id"), text("name"), big("created_at"), big("deleted_at")],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "attachment_versions",
+        columns: &[
+            int("id"),
+            int("attachment_id"),
+            int("version"),
+            text("blob_hash"),
+            big("size"),
+            text("content_type"),
+            int("inline_image"),
+            int("width"),
+            int("height"),
+            int("uploader_id"),
+            text("uploader_name"),
+            big("created_at"),
+        ],
+        order_by: &["id"],
+        serial: Some("id"),
+    },
+    Table {
+        name: "image_previews",
+        columns: &[text("source_hash"), int("width"), text("blob_hash"), text("content_type")],
+        order_by: &["source_hash", "width"],
+        serial: None,
+    },
+    Table {
         name: "sessions",
         columns: &[text("id"), int("user_id"), text("data"), big("expires_at")],
         order_by: &["id"],
@@ -227,8 +277,18 @@ pub const ADDED_LATER: &[(&str, &str)] = &[("audit_log", "address")];
 
 /// Tables added after version 1 of the archive format: an archive made before them restores
 /// with them empty.
-pub const TABLES_ADDED_LATER: &[&str] =
-    &["two_factor", "recovery_codes", "emails", "email_tokens", "identities"];
+pub const TABLES_ADDED_LATER: &[&str] = &[
+    "two_factor",
+    "recovery_codes",
+    "emails",
+    "email_tokens",
+    "identities",
+    "blobs",
+    "blob_chunks",
+    "attachments",
+    "attachment_versions",
+    "image_previews",
+];
 
 /// True when `name` of `table` is one of [`ADDED_LATER`].
 pub fn added_later(table: &str, name: &str) -> bool {
@@ -249,6 +309,8 @@ const CONTENT_TABLES: &[&str] = &[
     "recovery_codes",
     "emails",
     "identities",
+    "blobs",
+    "attachments",
 ];
 
 /// The table of that name, if Quire has one.
@@ -310,6 +372,9 @@ fn to_row(result: &QueryResult, table: &Table) -> Result<Row, DbErr> {
                 Kind::Int => result.try_get_by_index::<Option<i32>>(i)?.map(serde_json::Value::from),
                 Kind::BigInt => result.try_get_by_index::<Option<i64>>(i)?.map(serde_json::Value::from),
                 Kind::Text => result.try_get_by_index::<Option<String>>(i)?.map(serde_json::Value::from),
+                Kind::Bytes => result.try_get_by_index::<Option<Vec<u8>>>(i)?.map(|data| {
+                    serde_json::Value::from(base64::engine::general_purpose::STANDARD.encode(data))
+                }),
             }
             .unwrap_or(serde_json::Value::Null))
         })
@@ -352,6 +417,11 @@ fn to_value(kind: Kind, value: &serde_json::Value) -> Result<Value, String> {
             n.as_i64().map(|n| Value::BigInt(Some(n))).ok_or_else(|| format!("{n} is not a 64-bit integer"))
         }
         (Kind::Text, J::String(s)) => Ok(Value::String(Some(s.clone()))),
+        (Kind::Bytes, J::Null) => Ok(Value::Bytes(None)),
+        (Kind::Bytes, J::String(s)) => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(|data| Value::Bytes(Some(data)))
+            .map_err(|_| "not base64".to_owned()),
         (kind, other) => Err(format!("{other} is not of type {}", kind.as_str())),
     }
 }
@@ -586,4 +656,62 @@ pub async fn stream_pages_for_export<'a, C: StreamTrait>(
             updated_at: r.try_get_by_index(6)?,
         })
     }))
+}
+
+/// A live attachment of a page `reader` may read, as the export writes it: the page's title,
+/// the file's name and its newest content.
+#[derive(Debug, Clone)]
+pub struct ExportFile {
+    pub title: String,
+    pub name: String,
+    pub blob_hash: String,
+}
+
+/// Every live attachment of the pages `reader` may read (the newest version of each), by page
+/// title and name. Only the file's facts: its bytes are read chunk by chunk as they are written.
+pub async fn files_for_export<C: ConnectionTrait>(db: &C, reader: Reader) -> Result<Vec<ExportFile>, DbErr> {
+    let pages = Alias::new("pages");
+    let attachments = Alias::new("attachments");
+    let select = Query::select()
+        .column((pages.clone(), Alias::new("title")))
+        .column((attachments.clone(), Alias::new("id")))
+        .column((attachments.clone(), Alias::new("name")))
+        .from(attachments.clone())
+        .inner_join(
+            pages.clone(),
+            Expr::col((pages.clone(), Alias::new("id"))).equals((attachments.clone(), Alias::new("page_id"))),
+        )
+        .cond_where(readable(reader))
+        .and_where(Expr::col((attachments.clone(), Alias::new("deleted_at"))).is_null())
+        .order_by((pages, Alias::new("title")), sea_orm::Order::Asc)
+        .order_by((attachments, Alias::new("name")), sea_orm::Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    let mut found: Vec<(String, i32, String)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        found.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?));
+    }
+    let mut newest: std::collections::HashMap<i32, (i32, String)> = std::collections::HashMap::new();
+    let ids: Vec<i32> = found.iter().map(|(_, id, _)| *id).collect();
+    for slice in ids.chunks(500) {
+        let select = Query::select()
+            .columns(["attachment_id", "version", "blob_hash"].map(Alias::new))
+            .from(Alias::new("attachment_versions"))
+            .and_where(Expr::col(Alias::new("attachment_id")).is_in(slice.iter().copied()))
+            .to_owned();
+        for row in db.query_all(&select).await? {
+            let id: i32 = row.try_get_by_index(0)?;
+            let version: i32 = row.try_get_by_index(1)?;
+            let hash: String = row.try_get_by_index(2)?;
+            if newest.get(&id).is_none_or(|(seen, _)| version > *seen) {
+                newest.insert(id, (version, hash));
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .filter_map(|(title, id, name)| {
+            newest.remove(&id).map(|(_, blob_hash)| ExportFile { title, name, blob_hash })
+        })
+        .collect())
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod change;
 pub mod dump;
 pub mod email;
+pub mod file;
 pub mod identity;
 pub mod invite;
 pub mod lease;

@@ -146,7 +146,7 @@ pub async fn create<C: TransactionTrait>(db: &C, new: NewPage<'_>) -> Result<Mod
         .exec(&txn)
         .await?;
     link::replace(&txn, page.id, new.links).await?;
-    search::index(&txn, page.id, new.title, &search::text_of(new.content, new.format)).await?;
+    search::index_page(&txn, page.id, new.title, &search::text_of(new.content, new.format)).await?;
     txn.commit().await?;
     Ok(Model { revision_id: Some(first.id), ..page })
 }
@@ -216,7 +216,7 @@ pub async fn save<C: TransactionTrait>(db: &C, edit: Edit<'_>) -> Result<Saved, 
     let title: Option<String> =
         Entity::find_by_id(edit.page_id).select_only().column(Column::Title).into_tuple().one(&txn).await?;
     let text = search::text_of(edit.content, edit.format);
-    search::index(&txn, edit.page_id, &title.unwrap_or_default(), &text).await?;
+    search::index_page(&txn, edit.page_id, &title.unwrap_or_default(), &text).await?;
     txn.commit().await?;
     Ok(Saved::Revision(rev))
 }
@@ -269,7 +269,7 @@ pub async fn rename<C: TransactionTrait>(
         .filter(Column::Id.eq(page.id))
         .exec(&txn)
         .await?;
-    search::index(&txn, page.id, new_title, &search::text_of(&page.content, &page.format)).await?;
+    search::index_page(&txn, page.id, new_title, &search::text_of(&page.content, &page.format)).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -290,7 +290,7 @@ pub async fn set_deleted<C: TransactionTrait>(
     if deleted {
         search::remove(&txn, page.id).await?;
     } else {
-        search::index(&txn, page.id, &page.title, &search::text_of(&page.content, &page.format)).await?;
+        search::index_page(&txn, page.id, &page.title, &search::text_of(&page.content, &page.format)).await?;
     }
     let action = if deleted { super::audit::Action::PageDelete } else { super::audit::Action::PageRestore };
     super::audit::record(&txn, actor, action, &page.title, "").await?;

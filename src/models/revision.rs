@@ -136,6 +136,12 @@ pub enum ChangeKind {
     Deleted,
     /// The page was restored.
     Restored,
+    /// A file was attached (`id` is the version's; `summary` the file's name).
+    Uploaded,
+    /// A file was deleted (`id` is the audit entry's; `summary` the file's name).
+    FileDeleted,
+    /// A file was restored.
+    FileRestored,
 }
 
 /// One line of recent changes: a revision (with its size and the size before it) or a
@@ -200,6 +206,25 @@ pub async fn recent_changes<C: ConnectionTrait>(
              FROM audit_log a WHERE a.action IN ('page_delete', 'page_restore') \
              ORDER BY a.id DESC LIMIT {window} \
            ) ev \
+           UNION ALL \
+           SELECT * FROM ( \
+             SELECT 3 AS kind, v.id AS id, p.title AS title, f.name AS summary, \
+                    v.uploader_name AS author, v.created_at AS at, \
+                    CAST(NULL AS INTEGER) AS size, CAST(NULL AS INTEGER) AS previous_id, \
+                    CAST(NULL AS INTEGER) AS previous_size \
+             FROM attachment_versions v JOIN attachments f ON f.id = v.attachment_id \
+             JOIN pages p ON p.id = f.page_id WHERE p.deleted_at IS NULL \
+             ORDER BY v.id DESC LIMIT {window} \
+           ) up \
+           UNION ALL \
+           SELECT * FROM ( \
+             SELECT CASE WHEN a.action = 'file_delete' THEN 4 ELSE 5 END AS kind, a.id AS id, \
+                    a.target AS title, a.details AS summary, a.actor_name AS author, a.at AS at, \
+                    CAST(NULL AS INTEGER) AS size, CAST(NULL AS INTEGER) AS previous_id, \
+                    CAST(NULL AS INTEGER) AS previous_size \
+             FROM audit_log a WHERE a.action IN ('file_delete', 'file_restore') \
+             ORDER BY a.id DESC LIMIT {window} \
+           ) fe \
          ) c ORDER BY at DESC, kind DESC, id DESC LIMIT {limit} OFFSET {offset}"
     );
     let backend = db.get_database_backend();
@@ -216,7 +241,10 @@ pub async fn recent_changes<C: ConnectionTrait>(
             kind: match row.kind {
                 0 => ChangeKind::Revision,
                 1 => ChangeKind::Deleted,
-                _ => ChangeKind::Restored,
+                2 => ChangeKind::Restored,
+                3 => ChangeKind::Uploaded,
+                4 => ChangeKind::FileDeleted,
+                _ => ChangeKind::FileRestored,
             },
             id: row.id,
             title: row.title,

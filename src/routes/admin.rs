@@ -54,8 +54,18 @@ async fn export_zip(_admin: Admin, State(state): State<AppState>) -> Result<Resp
     super::export_download(&state, crate::export::Reader::Everything).await
 }
 
-async fn home(_admin: Admin, shell: Shell) -> Result<Response, AppError> {
-    render(StatusCode::OK, AdminHome { layout: shell.layout() })
+async fn home(_admin: Admin, shell: Shell, State(state): State<AppState>) -> Result<Response, AppError> {
+    let used = u64::try_from(crate::models::file::stored_bytes(&state.db.read).await?).unwrap_or(0);
+    let storage = match state.settings.storage_quota {
+        Some(quota) => format!(
+            "{} of {} ({}%)",
+            crate::files::human_size(used),
+            crate::files::human_size(quota),
+            used.saturating_mul(100) / quota.max(1)
+        ),
+        None => format!("{} (no quota)", crate::files::human_size(used)),
+    };
+    render(StatusCode::OK, AdminHome { layout: shell.layout(), storage })
 }
 
 /// A path segment that must be UTF-8 (a member's name).

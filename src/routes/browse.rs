@@ -155,6 +155,9 @@ fn recent_change(change: revision::RecentChange, is_admin: bool) -> Change {
         }
         revision::ChangeKind::Deleted => (None, None, None, Some("deleted"), is_admin),
         revision::ChangeKind::Restored => (None, None, None, Some("restored"), true),
+        revision::ChangeKind::Uploaded => (None, None, None, Some("file uploaded"), true),
+        revision::ChangeKind::FileDeleted => (None, None, None, Some("file deleted"), true),
+        revision::ChangeKind::FileRestored => (None, None, None, Some("file restored"), true),
     };
     let (size_change, grew) = size.map_or((None, std::cmp::Ordering::Equal), |(text, way)| (Some(text), way));
     Change {
@@ -258,6 +261,21 @@ async fn feed(State(state): State<AppState>) -> Result<Response, AppError> {
                         format!("Page “{}” restored", entry.title),
                         format!("{} (restored)", entry.title),
                     ),
+                    revision::ChangeKind::Uploaded
+                    | revision::ChangeKind::FileDeleted
+                    | revision::ChangeKind::FileRestored => {
+                        let (what, anchor) = match entry.kind {
+                            revision::ChangeKind::Uploaded => ("uploaded", "uploaded"),
+                            revision::ChangeKind::FileDeleted => ("deleted", "file-deleted"),
+                            _ => ("restored", "file-restored"),
+                        };
+                        (
+                            format!("{base}/recent#{anchor}-{}", entry.id),
+                            format!("{page}/attachments"),
+                            format!("File “{}” {what}", entry.summary),
+                            format!("{} (file {what})", entry.title),
+                        )
+                    }
                 };
                 AtomEntry {
                     id,

@@ -525,7 +525,8 @@ pub async fn preview_html(
         Err(why) => return Ok(Err(why)),
     };
     let missing = crate::models::link::missing_among(&state.db.read, &rendered.links).await?;
-    Ok(Ok(content::display(&rendered.html, &missing, title)))
+    let shown = content::display(&rendered.html, &missing, title);
+    Ok(Ok(super::files::resolve_links(&state.db.read, &shown, title).await?))
 }
 
 /// POST /preview — the HTML the server would store for this Markdown (members only).

@@ -56,6 +56,21 @@ async fn history(
     // The revision just before this screen, for the last row's size change and diff.
     let older = if has_next { entries.pop() } else { None };
     let base = urls::page(&view.page.title);
+    let live: Vec<String> = crate::models::file::names_for_page(db, view.page.id).await?;
+    let file_events = crate::models::file::events_for_page(db, view.page.id, &view.page.title, 200)
+        .await?
+        .into_iter()
+        .map(|event| crate::templates::FileEventRow {
+            href: event.version.filter(|_| live.contains(&event.name)).map(|version| {
+                format!("{}?version={version}", super::files::file_path(&view.page.title, &event.name))
+            }),
+            what: event.what,
+            version: event.version,
+            who: event.who,
+            time: crate::templates::format_time(event.at),
+            name: event.name,
+        })
+        .collect();
     let rows = entries
         .iter()
         .enumerate()
@@ -76,6 +91,7 @@ async fn history(
     render(
         StatusCode::OK,
         HistoryPage {
+            file_events,
             layout: shell.layout(),
             page_href: base.clone(),
             diff_action: format!("{base}/diff"),

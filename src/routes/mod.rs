@@ -10,6 +10,7 @@ pub mod auth;
 pub mod browse;
 pub mod edit;
 pub mod errors;
+pub mod files;
 pub mod history;
 pub mod main;
 pub mod profile;
@@ -98,6 +99,7 @@ fn all() -> Routes {
         .merge(auth::router())
         .merge(wiki::router())
         .merge(edit::router())
+        .merge(files::router())
         .merge(history::router())
         .merge(browse::router())
         .merge(profile::router())

@@ -267,9 +267,11 @@ async fn read_page(state: &AppState, shell: &Shell, title: &str) -> Result<Read,
     };
     let (missing, backlinks) = link::for_view(db, found.page.id, &found.page.title).await?;
     let deleted = found.page.deleted_at.is_some();
+    let shown = content::display(&found.page.html, &missing, &found.page.title);
+    let html = super::files::resolve_links(&state.db.read, &shown, &found.page.title).await?;
     let viewed = ViewedPage {
         id: found.page.id,
-        html: content::display(&found.page.html, &missing, &found.page.title),
+        html,
         author_id: found.page.author_id,
         author: found.author,
         updated_at: found.page.updated_at,

@@ -176,6 +176,19 @@ async fn seed(app: &TestApp) -> Vec<u8> {
     alice.post_form("/wiki/Gone/delete", &[("csrf_token", &token), ("confirm", "yes")]).await;
     let avatar = png(12);
     assert_redirects_to(&alice.upload_avatar("me.png", avatar.clone()).await, "/profile");
+    // A file of 300 KiB (two chunks) in two versions, and one deleted.
+    for (name, fill) in [("plan.bin", 7u8), ("plan.bin", 9u8), ("old.txt", 1u8)] {
+        let token = alice.csrf("/wiki/Home/attachments").await;
+        let bytes: Vec<u8> = (0..300 * 1024).map(|i: u32| (i % 251) as u8 ^ fill).collect();
+        let form = reqwest::multipart::Form::new()
+            .text("csrf_token", token)
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        let response =
+            alice.client.post(alice.url("/wiki/Home/attachments")).multipart(form).send().await.unwrap();
+        assert_redirects_to(&response, "/wiki/Home/attachments");
+    }
+    let token = alice.csrf("/wiki/Home/attachments").await;
+    alice.post_form("/wiki/Home/attachments/old.txt/delete", &[("csrf_token", &token)]).await;
     let bob = app.new_browser();
     bob.register("bob", "another long password").await;
     avatar
@@ -226,6 +239,17 @@ async fn a_restored_backup_serves_the_same_wiki_with_the_same_passwords(backend:
         avatar_bytes(&new).await,
         avatar_bytes(&app.browser).await,
         "the avatar comes back byte for byte"
+    );
+    for path in ["/wiki/Home/attachments/plan.bin", "/wiki/Home/attachments/plan.bin?version=1"] {
+        let a = old.get(path).await.bytes().await.unwrap();
+        let b = new.get(path).await.bytes().await.unwrap();
+        assert_eq!(a.len(), 300 * 1024, "{path}");
+        assert_eq!(a, b, "the file {path} comes back byte for byte");
+    }
+    assert_eq!(
+        new.get("/wiki/Home/attachments/old.txt").await.status(),
+        StatusCode::NOT_FOUND,
+        "still deleted"
     );
     let bob = restored.new_browser();
     assert_redirects_to(&bob.login("bob", "another long password").await, "/");
@@ -623,9 +647,9 @@ fn entries(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).unwrap();
-        let mut text = String::new();
-        entry.read_to_string(&mut text).unwrap();
-        out.insert(entry.name().to_owned(), text);
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        out.insert(entry.name().to_owned(), String::from_utf8_lossy(&bytes).into_owned());
     }
     out
 }
@@ -983,7 +1007,15 @@ fn assert_resolves(
     }
     assert!(!target.starts_with('/'), "{from}: {target:?} points outside the export");
     let path = target.split('#').next().unwrap_or_default();
-    let name = format!("{folder}/{}", percent_encoding::percent_decode_str(path).decode_utf8_lossy());
+    let mut parts: Vec<String> = vec![folder.to_owned()];
+    for part in path.split('/') {
+        if part == ".." {
+            assert!(parts.pop().is_some(), "{from}: {target:?} climbs out of the export");
+        } else {
+            parts.push(percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned());
+        }
+    }
+    let name = parts.join("/");
     assert!(files.contains_key(&name), "{from}: the link {target:?} names {name:?}, which the export lacks");
 }
 
@@ -995,12 +1027,53 @@ async fn every_exported_page_has_its_files_and_every_link_resolves_within_the_zi
         .create_page(
             guide,
             "# Install\n\n## Steps\n\nBack to [[Home|home]], on to [[Zoé’s notes]], never to [[Nowhere]].\n\n\
-             ```rust\nfn main() { println!(\"[[Not a link]]\"); }\n```\n\n[the site](https://example.com/) and [recent](/recent).",
+             ```rust\nfn main() { println!(\"[[Not a link]]\"); }\n```\n\n[the site](https://example.com/) and [recent](/recent).\n\n\
+             ![a dot](attachment:dot.png) [the plan](<attachment:Home/plan.bin>), [old](attachment:Home/old.txt) \
+             and `[code](attachment:dot.png)`.",
         )
         .await;
+    let list = format!("/wiki/{}/attachments", quire::urls::segment(guide));
+    let token = app.browser.csrf(&list).await;
+    let dot = png(3);
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .part("file", reqwest::multipart::Part::bytes(dot.clone()).file_name("dot.png"));
+    let response = app.browser.client.post(app.browser.url(&list)).multipart(form).send().await.unwrap();
+    assert_redirects_to(&response, &list);
     let response = app.browser.get("/admin/export.zip").await;
     assert_eq!(response.status(), StatusCode::OK);
-    let files = entries(&response.bytes().await.unwrap());
+    let zipped = response.bytes().await.unwrap();
+    let files = entries(&zipped);
+
+    // The files, byte for byte: the newest version of each live one, beside its page's Markdown.
+    let sha = |bytes: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let read_entry = |name: &str| {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&zipped[..])).unwrap();
+        let mut entry = zip.by_name(name).unwrap_or_else(|_| panic!("the export holds {name}"));
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    let guide_stem = quire::export::file_stem(guide);
+    let plan: Vec<u8> = (0..300 * 1024).map(|i: u32| (i % 251) as u8 ^ 9).collect();
+    assert_eq!(sha(&read_entry("pages/Home/plan.bin")), sha(&plan), "the newest version of plan.bin");
+    assert_eq!(sha(&read_entry(&format!("pages/{guide_stem}/dot.png"))), sha(&dot));
+    assert!(!files.contains_key("pages/Home/old.txt"), "a deleted file is not exported");
+    assert!(!files.keys().any(|n| n.starts_with("pages/Gone/")), "a deleted page's files are not exported");
+    let page = &files[&format!("html/{guide_stem}.html")];
+    let dot_path = format!("../pages/{}/dot.png", quire::urls::segment(&guide_stem));
+    assert!(page.contains(&format!(r#"<img src="{dot_path}""#)), "the image shows: {page}");
+    assert!(page.contains(r#"href="../pages/Home/plan.bin""#), "{page}");
+    assert!(page.contains(r#"<a class="missing-file" title="Not in this export""#), "{page}");
+    assert!(!page.contains("attachment:Home/old.txt"), "{page}");
+    let markdown = &files[&format!("pages/{guide_stem}.md")];
+    assert!(
+        markdown.contains(&format!("![a dot]({}/dot.png)", quire::urls::segment(&guide_stem))),
+        "{markdown}"
+    );
+    assert!(markdown.contains("[the plan](<Home/plan.bin>)"), "{markdown}");
+    assert!(markdown.contains("`[code](attachment:dot.png)`"), "code is left as it is: {markdown}");
+    assert!(markdown.contains("[old](attachment:Home/old.txt)"), "a missing file's link is kept as written");
 
     let titles: Vec<&str> = TITLES.iter().copied().chain([guide]).collect();
     let index = &files["html/index.html"];
@@ -1011,16 +1084,22 @@ async fn every_exported_page_has_its_files_and_every_link_resolves_within_the_zi
         let href = format!("href=\"{}.html\"", quire::urls::segment(&stem));
         assert!(index.contains(&href), "the index links {title}: {index}");
     }
-    assert_eq!(files.keys().filter(|n| n.starts_with("pages/")).count(), titles.len(), "one file a page");
+    let markdown_files = files.keys().filter(|n| n.starts_with("pages/") && n.ends_with(".md"));
+    assert_eq!(markdown_files.count(), titles.len(), "one file a page");
+    let attached: Vec<&String> =
+        files.keys().filter(|n| n.starts_with("pages/") && !n.ends_with(".md")).collect();
+    assert_eq!(attached.len(), 2, "the live files, and only them: {attached:?}");
     assert!(files.contains_key("html/style.css"));
 
     let mut checked = 0;
     for (name, text) in &files {
-        if let Some(page) = name.strip_prefix("pages/") {
+        if let Some(page) = name.strip_prefix("pages/").filter(|_| name.ends_with(".md")) {
             for link in text.split("](").skip(1) {
                 let target = &link[..link.find(')').unwrap_or(link.len())];
-                // The author's own Markdown links are their source, kept as written.
-                if target == "/recent" {
+                // The author's own Markdown links are their source, kept as written (a file the
+                // export lacks, a path of the wiki).
+                let target = target.trim_start_matches('<').trim_end_matches('>');
+                if target == "/recent" || target.starts_with("attachment:") {
                     continue;
                 }
                 assert_resolves(&files, page, "pages", target);

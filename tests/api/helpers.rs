@@ -151,6 +151,9 @@ pub struct Options {
     pub oidc: quire::auth::oidc::RawOidc,
     pub ldap: quire::auth::ldap::RawLdap,
     pub password_login: Option<bool>,
+    /// `--max-upload` and `--storage-quota`, in bytes.
+    pub max_upload: Option<u64>,
+    pub storage_quota: Option<u64>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -206,6 +209,8 @@ async fn start(
         oidc: options.oidc.clone(),
         ldap: options.ldap.clone(),
         password_login: options.password_login,
+        max_upload: options.max_upload,
+        storage_quota: options.storage_quota,
         ..RawSettings::default()
     })
     .expect("test settings resolve");

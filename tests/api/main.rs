@@ -21,6 +21,7 @@ mod cache;
 mod cli;
 mod connections;
 mod csrf;
+mod files;
 mod hygiene;
 mod ldap;
 mod limits;
@@ -55,6 +56,7 @@ fn main() {
         ("cli", cli::tests()),
         ("connections", connections::tests()),
         ("csrf", csrf::tests()),
+        ("files", files::tests()),
         ("hygiene", hygiene::tests()),
         ("hostile", hostile::tests()),
         ("ldap", ldap::tests()),

@@ -216,6 +216,31 @@ try {
   await page.waitForURL(`${base}/wiki/Browser%20page`);
   page.removeAllListeners("dialog");
 
+  // Files from the editor (issue 9): a pasted image and a dropped file are uploaded to the page
+  // and their Markdown lands at the cursor; the saved page shows the image.
+  await page.goto(`${base}/wiki/Browser%20page/edit`);
+  await page.evaluate((bytes) => {
+    const area = document.getElementById("content");
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], "image.png", { type: "image/png" }));
+    area.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  }, [...png()]);
+  await page.waitForFunction(() => /!\[pasted-[^\]]*\]\(attachment:pasted-[^)]*\.png\)/.test(document.getElementById("content").value), null, { timeout: 10000 });
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(["a,b\n1,2\n"], "figures.csv", { type: "text/csv" }));
+    document.getElementById("content").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  });
+  await page.waitForFunction(() => document.getElementById("content").value.includes("[figures](attachment:figures.csv)"), null, { timeout: 10000 });
+  await expectText(page, "Uploaded figures.csv.");
+  await page.click("#save-button");
+  await page.waitForURL(`${base}/wiki/Browser%20page`);
+  const pasted = await page.$eval("img[src*='/attachments/pasted-']", (img) => img.complete && img.naturalWidth > 0);
+  if (!pasted) problems.push("the pasted image does not show on the saved page");
+  if (!(await page.$("a[href='/wiki/Browser%20page/attachments/figures.csv']"))) problems.push("the dropped file is not linked from the page");
+
   await page.goto(`${base}/wiki/Browser%20page/history`);
   await expectText(page, "from the browser");
 
@@ -392,6 +417,8 @@ try {
     ["create", "/create?title=New%20page", adminState],
     ["conflict", null, adminState, conflictPrepare],
     ["history", "/wiki/Browser%20page/history", adminState],
+    ["attachments", "/wiki/Browser%20page/attachments", adminState],
+    ["attachments-visitor", "/wiki/Browser%20page/attachments", null],
     ["revision", `/wiki/Browser%20page/revisions/${older}`, adminState],
     ["diff", `/wiki/Browser%20page/diff?from=${older}&to=${newest}`, adminState],
     ["recent", "/recent", adminState],

@@ -171,6 +171,33 @@ pub async fn index<C: ConnectionTrait>(db: &C, page_id: i32, title: &str, body: 
     }
 }
 
+/// Indexes a page with the names of its live files after its text, so that a search finds a
+/// page by the name of a file attached to it. (Migrations index with [`index`]: the file tables
+/// may not exist yet.)
+pub async fn index_page<C: ConnectionTrait>(
+    db: &C,
+    page_id: i32,
+    title: &str,
+    body: &str,
+) -> Result<(), DbErr> {
+    let names = super::file::names_for_page(db, page_id).await?;
+    if names.is_empty() {
+        return index(db, page_id, title, body).await;
+    }
+    let body = format!("{body}\n\n{}", names.join("\n"));
+    index(db, page_id, title, &body).await
+}
+
+/// Indexes a live page again from what is stored (after its files changed).
+pub async fn reindex<C: ConnectionTrait>(db: &C, page_id: i32) -> Result<(), DbErr> {
+    use sea_orm::EntityTrait;
+    let Some(page) = super::page::Entity::find_by_id(page_id).one(db).await? else { return Ok(()) };
+    if page.deleted_at.is_some() {
+        return Ok(());
+    }
+    index_page(db, page.id, &page.title, &text_of(&page.content, &page.format)).await
+}
+
 /// Takes a page out of the index.
 pub async fn remove<C: ConnectionTrait>(db: &C, page_id: i32) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
