@@ -57,6 +57,7 @@ fn free_port() -> u16 {
 impl Slapd {
     /// Makes the directory and starts slapd on it, or fails the test saying why.
     pub async fn start() -> Self {
+        crate::peers::installed();
         for tool in [SLAPD, SLAPADD] {
             assert!(
                 std::path::Path::new(tool).exists(),

@@ -34,6 +34,7 @@ impl Provider {
     /// Starts the provider for a client whose callback is `redirect_uri`, or fails the test
     /// saying why (it never skips).
     pub async fn start(redirect_uri: &str) -> Self {
+        crate::peers::installed();
         let dir = peer_dir();
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
